@@ -1,0 +1,399 @@
+r"""The exact cost model of an explicit Jacobian chain product.
+
+A chain :math:`f = f_L \circ \dots \circ f_1` with widths :math:`d_0, \dots, d_L` has the Jacobian
+
+.. math:: J = J_L J_{L-1} \cdots J_1, \qquad J_\ell \in \mathbb{R}^{d_\ell \times d_{\ell-1}}.
+
+Everything here is a pure function of ``widths`` (a tuple of positive ints ``(d_0, ..., d_L)``,
+``L >= 1``) and, where needed, a *bracketing*: no arrays, no clocks, no globals. Cost is counted in
+multiply-adds (MACs): one ``(m x k) @ (k x n)`` product costs ``m * k * n``.
+
+Bracketings are binary trees whose leaves are the layer indices ``1..L`` in product order (the
+highest layer on the left): ``((4, 3), (2, 1))`` is :math:`(J_4 J_3)(J_2 J_1)`. A single layer is
+the leaf ``1``.
+
+The two classic modes are defined once, here:
+
+* **forward** mode starts at :math:`J_1` and pushes the running product right to left,
+  ``(L, (L-1, ... (2, 1)))``. It costs :math:`d_0 \sum_{\ell=2}^{L} d_\ell d_{\ell-1}` MACs.
+* **reverse** mode starts at :math:`J_L` and pulls the running product left to right,
+  ``(((L, L-1), ...), 1)``. It costs :math:`d_L \sum_{\ell=0}^{L-2} d_\ell d_{\ell+1}` MACs.
+
+Memory is the peak number of elements held in products (intermediate ones and the final one) at
+once while a bracketing is evaluated; the input Jacobians are excluded. During one product both of
+its operands and its result are alive. Of the two subtrees of a product, the one that gives the
+lower peak is evaluated first (ties: the right, lower-layer subtree first); :func:`schedule` gives
+that order and the executors follow it, so the model describes what actually runs.
+
+Example:
+    The chain :math:`A B C` with :math:`A` 10x100, :math:`B` 100x5, :math:`C` 5x50 is
+    ``widths = (50, 5, 100, 10)`` (``C`` is :math:`J_1`). Reverse, :math:`(AB)C`, costs
+    ``10*100*5 + 10*5*50 = 7,500`` MACs; forward, :math:`A(BC)`, costs
+    ``100*5*50 + 10*100*50 = 75,000``:
+
+    >>> reverse_macs((50, 5, 100, 10)), forward_macs((50, 5, 100, 10))
+    (7500, 75000)
+    >>> tree_macs((50, 5, 100, 10), ((3, 2), 1))
+    7500
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import TypeAlias
+
+from .errors import JacobenchError
+
+__all__ = [
+    "Span",
+    "Step",
+    "Tree",
+    "all_brackets",
+    "catalan",
+    "format_tree",
+    "forward_macs",
+    "forward_tree",
+    "reverse_macs",
+    "reverse_tree",
+    "schedule",
+    "tree_macs",
+    "tree_memory",
+    "validate_tree",
+    "validate_widths",
+]
+
+Tree: TypeAlias = "int | tuple[Tree, Tree]"
+"""A bracketing: a layer index ``1..L`` or a pair ``(left, right)``; left holds higher layers."""
+
+Span: TypeAlias = tuple[int, int]
+"""Layers ``lo..hi`` (inclusive): the product :math:`J_{hi} \\cdots J_{lo}`, shape
+``(d_hi, d_{lo-1})``."""
+
+Step: TypeAlias = tuple[Span, Span]
+"""One product in a schedule: ``(left_span, right_span)``; the result's span is their union."""
+
+
+def validate_widths(widths: object) -> tuple[int, ...]:
+    """Check ``widths`` and return it as a tuple of Python ints.
+
+    Args:
+        widths: A sequence ``(d_0, ..., d_L)`` of positive integers with ``L >= 1``.
+
+    Returns:
+        The widths as a tuple of ``int``.
+
+    Raises:
+        JacobenchError: If ``widths`` is not a sequence, has fewer than two entries, or holds a
+            value that is not a positive integer.
+
+    Example:
+        >>> validate_widths([3, 4, 5])
+        (3, 4, 5)
+    """
+    not_a_sequence = JacobenchError(
+        f"widths must be a sequence of positive integers (d_0, ..., d_L), got {widths!r}"
+    )
+    if isinstance(widths, str | bytes):
+        raise not_a_sequence
+    try:
+        items: tuple[object, ...] = tuple(widths)  # type: ignore[arg-type]
+    except TypeError:
+        raise not_a_sequence from None
+    if len(items) < 2:
+        raise JacobenchError(
+            f"widths must have at least two entries (d_0, ..., d_L with L >= 1), "
+            f"got {items!r} ({len(items)} entr{'y' if len(items) == 1 else 'ies'})"
+        )
+    out = []
+    for i, w in enumerate(items):
+        if isinstance(w, bool) or not isinstance(w, numbers.Integral):
+            if isinstance(w, float) and w.is_integer():
+                reason = "a float; pass an int"
+            else:
+                reason = f"of type {type(w).__name__}"
+            raise JacobenchError(
+                f"widths[{i}] = {w!r} is {reason}, expected a positive integer in widths {items!r}"
+            )
+        value = operator.index(w)
+        if value <= 0:
+            raise JacobenchError(
+                f"widths[{i}] = {value} is not positive, expected a positive integer "
+                f"in widths {items!r}"
+            )
+        out.append(value)
+    return tuple(out)
+
+
+def forward_macs(widths: Sequence[int]) -> int:
+    r"""Multiply-adds of forward mode, :math:`d_0 \sum_{\ell=2}^{L} d_\ell d_{\ell-1}`.
+
+    Args:
+        widths: ``(d_0, ..., d_L)``.
+
+    Returns:
+        The exact count; 0 for a single layer.
+
+    Example:
+        >>> forward_macs((50, 5, 100, 10))  # 50 * (100*5 + 10*100)
+        75000
+    """
+    d = validate_widths(widths)
+    return d[0] * sum(d[k] * d[k - 1] for k in range(2, len(d)))
+
+
+def reverse_macs(widths: Sequence[int]) -> int:
+    r"""Multiply-adds of reverse mode, :math:`d_L \sum_{\ell=0}^{L-2} d_\ell d_{\ell+1}`.
+
+    Args:
+        widths: ``(d_0, ..., d_L)``.
+
+    Returns:
+        The exact count; 0 for a single layer.
+
+    Example:
+        >>> reverse_macs((50, 5, 100, 10))  # 10 * (50*5 + 5*100)
+        7500
+    """
+    d = validate_widths(widths)
+    return d[-1] * sum(d[k] * d[k + 1] for k in range(len(d) - 2))
+
+
+def forward_tree(n_layers: int) -> Tree:
+    """The forward-mode bracketing ``(L, (L-1, ... (2, 1)))``.
+
+    Example:
+        >>> forward_tree(4)
+        (4, (3, (2, 1)))
+    """
+    _check_layers(n_layers)
+    tree: Tree = 1
+    for k in range(2, n_layers + 1):
+        tree = (k, tree)
+    return tree
+
+
+def reverse_tree(n_layers: int) -> Tree:
+    """The reverse-mode bracketing ``(((L, L-1), ...), 1)``.
+
+    Example:
+        >>> reverse_tree(4)
+        (((4, 3), 2), 1)
+    """
+    _check_layers(n_layers)
+    tree: Tree = n_layers
+    for k in range(n_layers - 1, 0, -1):
+        tree = (tree, k)
+    return tree
+
+
+def _check_layers(n_layers: int) -> None:
+    if isinstance(n_layers, bool) or not isinstance(n_layers, numbers.Integral) or n_layers < 1:
+        raise JacobenchError(f"number of layers must be a positive integer, got {n_layers!r}")
+
+
+def catalan(n: int) -> int:
+    """The n-th Catalan number: ``catalan(L - 1)`` bracketings of L layers.
+
+    Example:
+        >>> [catalan(n) for n in range(6)]
+        [1, 1, 2, 5, 14, 42]
+    """
+    c = 1
+    for k in range(n):
+        c = c * 2 * (2 * k + 1) // (k + 2)
+    return c
+
+
+def all_brackets(n_layers: int) -> Iterator[Tree]:
+    """Yield every bracketing of ``n_layers`` layers (``catalan(n_layers - 1)`` of them).
+
+    Example:
+        >>> list(all_brackets(3))
+        [((3, 2), 1), (3, (2, 1))]
+    """
+    _check_layers(n_layers)
+    return _brackets(1, n_layers)
+
+
+def _brackets(lo: int, hi: int) -> Iterator[Tree]:
+    if lo == hi:
+        yield lo
+        return
+    for k in range(lo, hi):
+        for left in _brackets(k + 1, hi):
+            for right in _brackets(lo, k):
+                yield (left, right)
+
+
+def validate_tree(tree: object, n_layers: int) -> Tree:
+    """Check that ``tree`` brackets the layers ``n_layers .. 1`` in product order.
+
+    Args:
+        tree: A candidate bracketing.
+        n_layers: L, the number of layers it must cover.
+
+    Returns:
+        The tree, with lists turned into tuples and integer leaves into ``int``.
+
+    Raises:
+        JacobenchError: If a node is not a pair, a leaf is not an integer, or the leaves are not
+            exactly ``L, L-1, ..., 1`` from left to right.
+
+    Example:
+        >>> validate_tree([[4, 3], [2, 1]], 4)
+        ((4, 3), (2, 1))
+    """
+    _check_layers(n_layers)
+
+    def bad(why: str) -> JacobenchError:
+        return JacobenchError(
+            f"bracket {tree!r} is not a bracketing of layers {n_layers}..1 "
+            f"(expected a nested pair such as {forward_tree(min(n_layers, 3))!r}): {why}"
+        )
+
+    # Rebuild the tree bottom-up without recursion: chains can be thousands of layers deep.
+    built: list[Tree] = []
+    stack: list[tuple[object, bool]] = [(tree, False)]
+    while stack:
+        node, ready = stack.pop()
+        if isinstance(node, tuple | list):
+            if len(node) != 2:
+                raise bad(f"node {node!r} has {len(node)} entries, expected 2")
+            if ready:
+                right = built.pop()
+                built.append((built.pop(), right))
+            else:
+                stack.extend([(node, True), (node[1], False), (node[0], False)])
+        elif isinstance(node, bool) or not isinstance(node, numbers.Integral):
+            raise bad(f"leaf {node!r} is not a layer index")
+        else:
+            built.append(operator.index(node))
+    converted = built[0]
+    leaves = _leaves(converted)
+    expected = list(range(n_layers, 0, -1))
+    if leaves != expected:
+        raise bad(f"its leaves read {leaves}, expected {expected}")
+    return converted
+
+
+def _leaves(tree: Tree) -> list[int]:
+    out: list[int] = []
+    stack: list[Tree] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple):
+            stack.append(node[1])
+            stack.append(node[0])
+        else:
+            out.append(node)
+    return out
+
+
+def format_tree(tree: Tree) -> str:
+    """Write a bracketing the way a person would.
+
+    Example:
+        >>> format_tree(((4, 3), (2, 1)))
+        '(J4 J3) (J2 J1)'
+        >>> format_tree((4, (3, (2, 1))))
+        'J4 (J3 (J2 J1))'
+    """
+
+    def fmt(node: Tree, top: bool) -> str:
+        if not isinstance(node, tuple):
+            return f"J{node}"
+        text = f"{fmt(node[0], False)} {fmt(node[1], False)}"
+        return text if top else f"({text})"
+
+    return fmt(tree, True)
+
+
+@lru_cache(maxsize=256)
+def _analyse(widths: tuple[int, ...], tree: Tree) -> tuple[int, int, tuple[Step, ...]]:
+    """MACs, peak memory and the memory-ordered schedule of ``tree`` (trusted inputs)."""
+    d = widths
+    # Post-order walk without recursion: (node, visited) pairs.
+    info: dict[int, tuple[Span, int, int, int]] = {}  # id -> (span, macs, peak, held)
+    stack: list[tuple[Tree, bool]] = [(tree, False)]
+    while stack:
+        node, visited = stack.pop()
+        if not isinstance(node, tuple):
+            info[id(node)] = ((node, node), 0, 0, 0)
+            continue
+        if not visited:
+            stack.append((node, True))
+            stack.append((node[1], False))
+            stack.append((node[0], False))
+            continue
+        (lo_l, hi_l), macs_l, peak_l, held_l = info[id(node[0])]
+        (lo_r, _), macs_r, peak_r, held_r = info[id(node[1])]
+        out = d[hi_l] * d[lo_r - 1]
+        macs = macs_l + macs_r + d[hi_l] * d[lo_l - 1] * d[lo_r - 1]
+        both = held_l + held_r + out
+        right_first = max(peak_r, held_r + peak_l, both)
+        left_first = max(peak_l, held_l + peak_r, both)
+        info[id(node)] = ((lo_r, hi_l), macs, min(right_first, left_first), out)
+    # Emit the steps in evaluation order (each node after its children; cheaper child first).
+    steps: list[Step] = []
+    order: list[tuple[Tree, bool]] = [(tree, False)]
+    while order:
+        node, visited = order.pop()
+        if not isinstance(node, tuple):
+            continue
+        left, right = node
+        if visited:
+            steps.append((info[id(left)][0], info[id(right)][0]))
+            continue
+        _, _, peak_l, held_l = info[id(left)]
+        _, _, peak_r, held_r = info[id(right)]
+        both = held_l + held_r + info[id(node)][3]
+        right_first = max(peak_r, held_r + peak_l, both)
+        left_first = max(peak_l, held_l + peak_r, both)
+        first, second = (right, left) if right_first <= left_first else (left, right)
+        order.append((node, True))
+        order.append((second, False))
+        order.append((first, False))
+    _, macs, peak, _ = info[id(tree)]
+    return macs, peak, tuple(steps)
+
+
+def tree_macs(widths: Sequence[int], tree: object) -> int:
+    """Multiply-adds to evaluate ``tree`` on the chain ``widths``.
+
+    Example:
+        >>> tree_macs((50, 5, 100, 10), (3, (2, 1)))
+        75000
+    """
+    d = validate_widths(widths)
+    return _analyse(d, validate_tree(tree, len(d) - 1))[0]
+
+
+def tree_memory(widths: Sequence[int], tree: object) -> int:
+    """Peak elements held in products while ``tree`` is evaluated (inputs excluded).
+
+    Example:
+        Forward on ``(2, 3, 4, 5)``: ``J2 J1`` (4x2) is made, then ``J3 (J2 J1)`` (5x2) is made
+        while it is alive, so the peak is ``8 + 10 = 18``:
+
+        >>> tree_memory((2, 3, 4, 5), (3, (2, 1)))
+        18
+    """
+    d = validate_widths(widths)
+    return _analyse(d, validate_tree(tree, len(d) - 1))[1]
+
+
+def schedule(widths: Sequence[int], tree: object) -> tuple[Step, ...]:
+    """The products of ``tree`` in the order they are evaluated.
+
+    Each step is ``(left_span, right_span)``; it multiplies the product over ``left_span``
+    (higher layers) by the product over ``right_span`` (lower layers).
+
+    Example:
+        >>> schedule((2, 3, 4, 5, 6), ((4, 3), (2, 1)))
+        (((2, 2), (1, 1)), ((4, 4), (3, 3)), ((3, 4), (1, 2)))
+    """
+    d = validate_widths(widths)
+    return _analyse(d, validate_tree(tree, len(d) - 1))[2]
