@@ -162,3 +162,9 @@ def test_error_is_a_value_error():
 def test_pairwise_import_is_used():  # keeps the hand-written formulas honest against pairwise
     widths = (4, 6, 2, 9)
     assert cost.reverse_macs(widths) == widths[-1] * sum(a * b for a, b in pairwise(widths[:-1]))
+
+
+@pytest.mark.parametrize("n", range(1, 12))
+def test_balanced_tree_is_a_valid_bracketing(n):
+    tree = cost.balanced_tree(n)
+    assert cost.validate_tree(tree, n) == tree

@@ -82,6 +82,9 @@ def test_huge_widths_use_exact_integers():
 def test_unknown_strategy_lists_the_options():
     with pytest.raises(
         jb.JacobenchError,
-        match=r"unknown strategy 'sideways'; valid options are \['forward', 'optimal', 'reverse'\]",
+        match=(
+            r"unknown strategy 'sideways'; "
+            r"valid options are \['balanced', 'forward', 'optimal', 'reverse'\]"
+        ),
     ):
         jb.plan((3, 4, 5), "sideways")

@@ -52,6 +52,7 @@ __all__ = [
     "Step",
     "Tree",
     "all_brackets",
+    "balanced_tree",
     "catalan",
     "format_tree",
     "forward_macs",
@@ -192,6 +193,31 @@ def reverse_tree(n_layers: int) -> Tree:
 def _check_layers(n_layers: int) -> None:
     if isinstance(n_layers, bool) or not isinstance(n_layers, numbers.Integral) or n_layers < 1:
         raise JacobenchError(f"number of layers must be a positive integer, got {n_layers!r}")
+
+
+def balanced_tree(n_layers: int) -> Tree:
+    """A balanced bracketing: each product splits its layers in half (the upper half larger).
+
+    Example:
+        >>> balanced_tree(4)
+        ((4, 3), (2, 1))
+        >>> balanced_tree(3)
+        ((3, 2), 1)
+    """
+    _check_layers(n_layers)
+    built: dict[tuple[int, int], Tree] = {}
+    stack: list[tuple[int, int, bool]] = [(1, n_layers, False)]
+    while stack:
+        lo, hi, ready = stack.pop()
+        if lo == hi:
+            built[(lo, hi)] = lo
+            continue
+        mid = (lo + hi - 1) // 2  # lower half lo..mid
+        if ready:
+            built[(lo, hi)] = (built.pop((mid + 1, hi)), built.pop((lo, mid)))
+        else:
+            stack.extend([(lo, hi, True), (mid + 1, hi, False), (lo, mid, False)])
+    return built[(1, n_layers)]
 
 
 def catalan(n: int) -> int:

@@ -23,6 +23,7 @@ from .cost import (
     Step,
     Tree,
     _analyse,
+    balanced_tree,
     format_tree,
     forward_macs,
     forward_tree,
@@ -106,10 +107,15 @@ def _reverse(widths: tuple[int, ...]) -> Tree:
     return reverse_tree(len(widths) - 1)
 
 
+def _balanced(widths: tuple[int, ...]) -> Tree:
+    return balanced_tree(len(widths) - 1)
+
+
 STRATEGIES: dict[str, Planner] = {
     "forward": _forward,
     "reverse": _reverse,
     "optimal": optimal_tree,
+    "balanced": _balanced,
 }
 """Every registered explicit strategy, by lower-case name."""
 
