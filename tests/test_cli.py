@@ -294,3 +294,22 @@ def test_bad_input_in_a_real_process(argv, message):
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
     assert re.match(f"jacobench: error: {re.escape(message)}", done.stderr)
+
+
+def test_readme_shows_real_output(capsys):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```text\n(.*?)```", readme, flags=re.DOTALL)
+    shown = {}
+    for block in blocks:
+        for chunk in block.split("$ jacobench ")[1:]:
+            command, _, output = chunk.partition("\n")
+            shown[command] = output
+    assert len(shown) >= 3
+    for command, output in shown.items():
+        argv = command.split()
+        explicit = argv if "--explicit" in argv else [*argv, "--explicit"]
+        status, out, err = run(explicit, capsys)
+        # The explicit section is printed as is; notes depend on which engines this version has.
+        expected = [line for line in output.splitlines() if not line.startswith("note: ")]
+        assert (out + err).splitlines() == expected
+        assert status == (2 if err else 0)
