@@ -50,6 +50,8 @@ __all__ = [
 
 Planner = Callable[[tuple[int, ...]], Tree]
 
+_FLOAT32 = np.dtype("float32")
+
 
 def optimal_tree(widths: Sequence[int]) -> Tree:
     """The cheapest bracketing, by the O(L^3) matrix-chain dynamic program.
@@ -378,7 +380,7 @@ def plan(
         the smallest budget that fits is 128 bytes (128 B)
     """
     d = validate_widths(widths)
-    element = resolve_dtype(dtype)
+    element = _FLOAT32 if isinstance(dtype, str) and dtype == "float32" else resolve_dtype(dtype)
     if isinstance(strategy, str):
         get_strategy(strategy)
         base = _plan_named(d, strategy.lower())
