@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -88,3 +90,97 @@ def test_unknown_strategy_lists_the_options():
         ),
     ):
         jb.plan((3, 4, 5), "sideways")
+
+
+# Memory-aware planning ------------------------------------------------------------------------
+
+short_widths_st = st.lists(st.integers(1, 30), min_size=2, max_size=7).map(tuple)
+
+
+@given(short_widths_st, st.floats(0, 1), st.sampled_from(["float32", "float64", "bfloat16"]))
+@settings(max_examples=150, deadline=None)
+def test_budgeted_optimal_fits_and_beats_every_fitting_bracketing(widths, frac, dtype):
+    n = len(widths) - 1
+    size = {"float32": 4, "float64": 8, "bfloat16": 2}[dtype]
+    low, high = jb.plan(widths).peak_memory, jb.plan(widths, "forward").peak_memory
+    brute = [(cost.tree_macs(widths, t), cost.tree_memory(widths, t)) for t in cost.all_brackets(n)]
+    assert jb.planners.min_peak_memory(widths) == min(peak for _, peak in brute)
+    # A budget anywhere from the least possible peak up to the larger of optimal's and forward's,
+    # in bytes, not always a whole number of elements.
+    least = min(peak for _, peak in brute)
+    budget_bytes = int((least + frac * (max(low, high) - least)) * size) + int(frac * (size - 1))
+    p = jb.plan(widths, memory_budget=budget_bytes, dtype=dtype)
+    fitting = [macs for macs, peak in brute if peak * size <= budget_bytes]
+    assert p.memory_bytes(dtype) <= budget_bytes
+    assert p.peak_memory == cost.tree_memory(widths, p.bracket) <= p.memory_budget
+    assert p.macs == cost.tree_macs(widths, p.bracket) == min(fitting)
+    assert p.memory_budget == budget_bytes // size
+    assert p.strategy == "optimal"
+    if low * size <= budget_bytes:  # the unconstrained optimum fits: it is the answer
+        assert p.bracket == jb.plan(widths).bracket
+
+
+@given(short_widths_st, st.integers(0, 5000))
+@settings(max_examples=100, deadline=None)
+def test_budget_below_the_least_peak_is_refused_with_the_least_peak(widths, budget):
+    n = len(widths) - 1
+    least = min(cost.tree_memory(widths, t) for t in cost.all_brackets(n))
+    if least * 4 <= budget:
+        assert jb.plan(widths, memory_budget=budget).peak_memory * 4 <= budget
+    else:
+        with pytest.raises(jb.JacobenchError, match=f"smallest budget that fits is {least * 4:,} "):
+            jb.plan(widths, memory_budget=budget)
+
+
+def test_budgeted_plan_is_cached_and_named_strategies_fit_or_fail():
+    widths = (2, 1, 2, 6)  # reverse: 24 MACs, peak 18 elements; forward: 28 MACs, peak 16
+    p = jb.plan(widths, memory_budget="64B")
+    assert (p.formula, p.macs, p.peak_memory, p.memory_budget) == ("J3 (J2 J1)", 28, 16, 16)
+    assert p is jb.plan(list(widths), "Optimal", memory_budget=64, dtype="float32")
+    assert p is jb.plan(widths, memory_budget=128, dtype="float64")  # same 16 elements
+    assert jb.plan(widths, memory_budget="72B").formula == "(J3 J2) J1"
+    assert "Memory budget (elements): 16" in str(p)
+    assert jb.plan(widths).memory_budget is None
+    assert jb.plan(widths, "forward", memory_budget=64).macs == 28
+    assert jb.plan(widths, ((3, 2), 1), memory_budget="1KiB").strategy == "custom"
+    with pytest.raises(
+        jb.JacobenchError,
+        match=re.escape(
+            "strategy 'reverse' does not fit widths (2, 1, 2, 6) in the memory budget of 64 "
+            "bytes (64 B) with float32 elements; the smallest budget that fits is 72 bytes (72 B)"
+        ),
+    ):
+        jb.plan(widths, "reverse", memory_budget=64)
+
+
+def test_no_fit_message_is_pinned():
+    with pytest.raises(
+        jb.JacobenchError,
+        match=re.escape(
+            "no bracketing fits widths (1000, 1000, 10, 1000, 1000) in the memory budget of "
+            "1,048,576 bytes (1 MiB) with float32 elements; the smallest budget that fits is "
+            "4,080,000 bytes (3.9 MiB)"
+        ),
+    ):
+        jb.plan((1000, 1000, 10, 1000, 1000), memory_budget="1MiB")
+
+
+def test_optimal_tree_within_and_min_peak_memory():
+    assert jb.planners.optimal_tree_within((2, 1, 2, 6), 18) == ((3, 2), 1)
+    assert jb.planners.optimal_tree_within((2, 1, 2, 6), 17) == (3, (2, 1))
+    assert jb.planners.optimal_tree_within((3, 4), 0) == 1  # one layer: nothing is made
+    with pytest.raises(jb.JacobenchError, match=r"max_peak must be a non-negative int .*, got -1"):
+        jb.planners.optimal_tree_within((2, 1, 2, 6), -1)
+    with pytest.raises(
+        jb.JacobenchError,
+        match=r"no bracketing of widths \(2, 1, 2, 6\) fits in 15 elements; the least peak "
+        r"memory any bracketing reaches is 16 elements",
+    ):
+        jb.planners.optimal_tree_within((2, 1, 2, 6), 15)
+
+
+def test_budget_and_dtype_errors():
+    with pytest.raises(jb.JacobenchError, match=r"memory size '2 GB!' is not understood"):
+        jb.plan((3, 4, 5), memory_budget="2 GB!")
+    with pytest.raises(jb.JacobenchError, match=r"unknown dtype 'float33'"):
+        jb.plan((3, 4, 5), dtype="float33")

@@ -5,6 +5,10 @@ A planner is a pure function ``widths -> Tree``. :data:`STRATEGIES` holds them b
 and hands back a frozen, printable :class:`Plan`. Executing a plan is :func:`jacobench.multiply`'s
 job, not this module's.
 
+With a ``memory_budget``, ``"optimal"`` is the cheapest bracketing whose peak memory (as
+:mod:`jacobench.cost` defines it, evaluation order included) fits the budget; any other strategy
+either fits or is refused.
+
 Example:
     >>> p = plan((50, 5, 100, 10), "optimal")
     >>> p.bracket, p.macs, p.speedup_vs_forward
@@ -14,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -33,10 +37,21 @@ from .cost import (
     validate_widths,
 )
 from .errors import JacobenchError
+from .units import format_bytes, parse_bytes, resolve_dtype
 
-__all__ = ["STRATEGIES", "Plan", "get_strategy", "optimal_tree", "plan"]
+__all__ = [
+    "STRATEGIES",
+    "Plan",
+    "get_strategy",
+    "min_peak_memory",
+    "optimal_tree",
+    "optimal_tree_within",
+    "plan",
+]
 
 Planner = Callable[[tuple[int, ...]], Tree]
+
+_FLOAT32 = np.dtype("float32")
 
 
 def optimal_tree(widths: Sequence[int]) -> Tree:
@@ -99,6 +114,118 @@ def _build_tree(split: np.ndarray, n: int) -> Tree:
     return results[(1, n)]
 
 
+def _node_peak(peak_l: int, held_l: int, peak_r: int, held_r: int, out: int) -> int:
+    """Peak of a product node from its children's, the better child first (as cost._analyse)."""
+    both = held_l + held_r + out
+    return min(max(peak_r, held_r + peak_l, both), max(peak_l, held_l + peak_r, both))
+
+
+def min_peak_memory(widths: Sequence[int]) -> int:
+    """The least peak memory (elements) that any bracketing of ``widths`` reaches.
+
+    A product's peak depends on its children only through their peaks (monotonically) and the
+    sizes of their results (fixed by the spans), so the least peak of each span is found by an
+    O(L^3) dynamic program over spans, like the matrix-chain one.
+
+    Example:
+        On ``(2, 1, 2, 6)`` reverse peaks at 18 elements and forward at 16 (see
+        :func:`optimal_tree_within`):
+
+        >>> min_peak_memory((2, 1, 2, 6))
+        16
+    """
+    d = validate_widths(widths)
+    n = len(d) - 1
+    best: dict[tuple[int, int], int] = {(i, i): 0 for i in range(1, n + 1)}
+    for length in range(2, n + 1):
+        for lo in range(1, n - length + 2):
+            hi = lo + length - 1
+            out = d[hi] * d[lo - 1]
+            best[lo, hi] = min(
+                _node_peak(
+                    best[k + 1, hi],
+                    0 if k + 1 == hi else d[hi] * d[k],
+                    best[lo, k],
+                    0 if lo == k else d[k] * d[lo - 1],
+                    out,
+                )
+                for k in range(lo, hi)
+            )
+    return best[1, n]
+
+
+def optimal_tree_within(widths: Sequence[int], max_peak: int) -> Tree:
+    """The cheapest bracketing whose peak memory is at most ``max_peak`` elements.
+
+    A dynamic program over spans that keeps, for each span, the Pareto front of
+    (multiply-adds, peak memory) over its bracketings, dropping any point over ``max_peak``. A
+    product's cost adds its children's; its peak (see :mod:`jacobench.cost`) is monotone in each
+    child's peak, and a child's result size is fixed by its span; so a child bracketing that is
+    beaten on both counts never helps, and the front is exact. Among equally cheap fits the one
+    with the lower peak wins, then the lower split.
+
+    Args:
+        widths: ``(d_0, ..., d_L)``.
+        max_peak: The budget, in elements held in products at once (inputs excluded).
+
+    Returns:
+        A bracketing with ``tree_memory <= max_peak`` and the fewest multiply-adds among those.
+
+    Raises:
+        JacobenchError: If no bracketing fits; the message gives the least peak that does.
+
+    Example:
+        On ``(2, 1, 2, 6)`` reverse is cheapest: ``J3 J2`` (6x1, 12 MACs), then times ``J1``
+        (6x2, 12 MACs) while ``J3 J2`` is held: 24 MACs, peak ``6 + 12 = 18`` elements. Forward
+        makes ``J2 J1`` (2x2, 4 MACs), then ``J3 (J2 J1)`` (6x2, 24 MACs): 28 MACs, peak
+        ``4 + 12 = 16``. Within 16 elements only forward fits:
+
+        >>> optimal_tree((2, 1, 2, 6)), optimal_tree_within((2, 1, 2, 6), 16)
+        (((3, 2), 1), (3, (2, 1)))
+    """
+    d = validate_widths(widths)
+    if isinstance(max_peak, bool) or not isinstance(max_peak, int) or max_peak < 0:
+        raise JacobenchError(f"max_peak must be a non-negative int (elements), got {max_peak!r}")
+    tree = _tree_within(d, max_peak)
+    if tree is None:
+        raise JacobenchError(
+            f"no bracketing of widths {d} fits in {max_peak:,} elements; the least peak memory "
+            f"any bracketing reaches is {min_peak_memory(d):,} elements"
+        )
+    return tree
+
+
+def _tree_within(d: tuple[int, ...], max_peak: int) -> Tree | None:
+    """:func:`optimal_tree_within` on trusted inputs; None when nothing fits."""
+    n = len(d) - 1
+    Point = tuple[int, int, Tree]  # (macs, peak, tree)
+    fronts: dict[tuple[int, int], list[Point]] = {(i, i): [(0, 0, i)] for i in range(1, n + 1)}
+    for length in range(2, n + 1):
+        for lo in range(1, n - length + 2):
+            hi = lo + length - 1
+            out = d[hi] * d[lo - 1]
+            candidates: list[Point] = []
+            for k in range(lo, hi):
+                held_l = 0 if k + 1 == hi else d[hi] * d[k]
+                held_r = 0 if lo == k else d[k] * d[lo - 1]
+                if held_l + held_r + out > max_peak:
+                    continue
+                mult = d[hi] * d[k] * d[lo - 1]
+                for macs_r, peak_r, tree_r in fronts[lo, k]:
+                    for macs_l, peak_l, tree_l in fronts[k + 1, hi]:
+                        peak = _node_peak(peak_l, held_l, peak_r, held_r, out)
+                        if peak <= max_peak:
+                            candidates.append((macs_l + macs_r + mult, peak, (tree_l, tree_r)))
+            candidates.sort(key=lambda point: (point[0], point[1]))
+            front: list[Point] = []
+            for point in candidates:  # cheapest first: keep each one that lowers the peak
+                if not front or point[1] < front[-1][1]:
+                    front.append(point)
+            fronts[lo, hi] = front
+    root = fronts[1, n]
+    return root[0][2] if root else None
+
+
 def _forward(widths: tuple[int, ...]) -> Tree:
     return forward_tree(len(widths) - 1)
 
@@ -152,6 +279,9 @@ class Plan:
         forward_macs: Multiply-adds of forward mode on the same widths.
         reverse_macs: Multiply-adds of reverse mode on the same widths.
         steps: The products in evaluation order (see :func:`jacobench.cost.schedule`).
+        memory_budget: The memory budget the plan was asked to fit, in elements (the budget in
+            bytes over the dtype's itemsize, rounded down), like ``peak_memory``; ``None`` when
+            none was given.
     """
 
     widths: tuple[int, ...]
@@ -162,6 +292,7 @@ class Plan:
     forward_macs: int
     reverse_macs: int
     steps: tuple[Step, ...] = field(repr=False, compare=False)
+    memory_budget: int | None = None
 
     @property
     def n_layers(self) -> int:
@@ -184,9 +315,8 @@ class Plan:
         return _ratio(self.reverse_macs, self.macs)
 
     def memory_bytes(self, dtype: object = "float32") -> int:
-        """Peak memory in bytes for elements of ``dtype`` (anything ``numpy.dtype`` accepts)."""
-        itemsize: int = np.dtype(dtype).itemsize  # type: ignore[call-overload]
-        return self.peak_memory * itemsize
+        """Peak memory in bytes for elements of ``dtype`` (a numeric numpy dtype or its name)."""
+        return self.peak_memory * resolve_dtype(dtype).itemsize
 
     def __str__(self) -> str:
         rows = [
@@ -200,6 +330,8 @@ class Plan:
             ("Speedup vs reverse", f"{self.speedup_vs_reverse:.3g}x"),
             ("Peak memory (elements)", f"{self.peak_memory:,}"),
         ]
+        if self.memory_budget is not None:
+            rows.append(("Memory budget (elements)", f"{self.memory_budget:,}"))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows)
 
@@ -210,31 +342,71 @@ def _ratio(num: int, den: int) -> float:
     return num / den
 
 
-def plan(widths: Sequence[int], strategy: str | Tree = "optimal") -> Plan:
+def plan(
+    widths: Sequence[int],
+    strategy: str | Tree = "optimal",
+    *,
+    memory_budget: int | str | None = None,
+    dtype: object = "float32",
+) -> Plan:
     """Plan the explicit product ``J_L ... J_1`` for ``widths``.
 
     Args:
         widths: ``(d_0, ..., d_L)``, positive integers, ``L >= 1``.
         strategy: A registered name (``"forward"``, ``"reverse"``, ``"optimal"``; any case) or a
             bracketing tree such as ``((4, 3), (2, 1))``.
+        memory_budget: ``None`` (no limit), or the most bytes the products may hold at once: an
+            ``int`` or a string such as ``"2GiB"``, ``"512MiB"``, ``"1.5GB"`` (see
+            :func:`jacobench.units.parse_bytes`). ``"optimal"`` then gives the cheapest
+            bracketing that fits (:func:`optimal_tree_within`); any other strategy must fit.
+        dtype: The element type that turns the budget into elements (default ``"float32"``).
 
     Returns:
         A frozen :class:`Plan`. Plans are cached: the same request returns the same object.
 
     Raises:
-        JacobenchError: For bad widths, an unknown strategy or a tree that does not bracket
-            ``1..L``.
+        JacobenchError: For bad widths, an unknown strategy, a tree that does not bracket
+            ``1..L``, a malformed budget or dtype, or a plan that does not fit the budget (the
+            message gives the smallest budget that would fit).
 
     Example:
         >>> p = plan((50, 5, 100, 10), "forward")
         >>> p.formula, p.macs, p.speedup_vs_reverse
         ('J3 (J2 J1)', 75000, 0.1)
+
+        On ``(2, 1, 2, 6)`` the cheapest plan peaks at 18 elements (72 bytes of float32); within
+        64 bytes, forward (4 more MACs, 16 elements) is the cheapest that fits:
+
+        >>> plan((2, 1, 2, 6)).formula, plan((2, 1, 2, 6), memory_budget=64).formula
+        ('(J3 J2) J1', 'J3 (J2 J1)')
+        >>> try:
+        ...     plan((2, 1, 2, 6), memory_budget="64B", dtype="float64")
+        ... except JacobenchError as err:
+        ...     print(str(err).split("; ")[1])
+        the smallest budget that fits is 128 bytes (128 B)
     """
     d = validate_widths(widths)
+    element = _FLOAT32 if isinstance(dtype, str) and dtype == "float32" else resolve_dtype(dtype)
     if isinstance(strategy, str):
         get_strategy(strategy)
-        return _plan_named(d, strategy.lower())
-    return _plan_tree(d, validate_tree(strategy, len(d) - 1), "custom")
+        base = _plan_named(d, strategy.lower())
+    else:
+        base = _plan_tree(d, validate_tree(strategy, len(d) - 1), "custom")
+    if memory_budget is None:
+        return base
+    budget_bytes = parse_bytes(memory_budget)
+    found = _plan_within(base, budget_bytes // element.itemsize)
+    if found is not None:
+        return found
+    if base.strategy == "optimal":
+        what, need = "no bracketing fits", min_peak_memory(d) * element.itemsize
+    else:
+        what, need = f"strategy {base.strategy!r} does not fit", base.memory_bytes(element)
+    raise JacobenchError(
+        f"{what} widths {d} in the memory budget of {budget_bytes:,} bytes "
+        f"({format_bytes(budget_bytes)}) with {element.name} elements; "
+        f"the smallest budget that fits is {need:,} bytes ({format_bytes(need, round_up=True)})"
+    )
 
 
 @lru_cache(maxsize=512)
@@ -255,3 +427,16 @@ def _plan_tree(widths: tuple[int, ...], tree: Tree, name: str) -> Plan:
         reverse_macs=reverse_macs(widths),
         steps=steps,
     )
+
+
+@lru_cache(maxsize=512)
+def _plan_within(base: Plan, budget: int) -> Plan | None:
+    """``base`` within ``budget`` elements; for "optimal", the cheapest fit; None if none fits."""
+    if base.peak_memory <= budget:
+        return replace(base, memory_budget=budget)
+    if base.strategy != "optimal":
+        return None
+    tree = _tree_within(base.widths, budget)
+    if tree is None:
+        return None
+    return replace(_plan_tree(base.widths, tree, "optimal"), memory_budget=budget)

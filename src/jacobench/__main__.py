@@ -1,0 +1,8 @@
+"""``python -m jacobench``: the same as the ``jacobench`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,392 @@
+"""The ``jacobench`` command: plan a Jacobian chain from the shell, run the benchmarks and plots.
+
+Usage::
+
+    jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
+                                [--explicit | --matrix-free]
+    jacobench bench [ARGS ...]    # the benchmark harness: python -m jacobench.harness ARGS ...
+    jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.report ARGS ...
+
+``jacobench plan`` prints, for forward, reverse and optimal (and "optimal within budget" when a
+budget is given), the multiply-adds, the peak memory (bytes and binary units for ``--dtype``) and
+the speedup over forward and over reverse, for explicit layer Jacobians and, where this version
+has it, the matrix-free engine (both by default); then the optimal bracketing as a formula.
+The numbers are those of :func:`jacobench.plan` (and ``jacobench.plan_matrix_free``).
+
+With ``--json`` it prints the same as one JSON object whose keys are stable:
+
+.. code-block:: text
+
+    {
+      "widths": [d_0, ..., d_L],
+      "dtype": "float32",                 # the numpy name of --dtype
+      "itemsize": 4,                      # bytes per element
+      "memory_budget_bytes": null | int,  # --memory-budget, parsed
+      "explicit": null | [ROW, ...],      # null when not asked for
+      "matrix_free": null | [ROW, ...],   # null when not asked for or not available (see notes)
+      "notes": [str, ...]                 # what was left out, and why
+    }
+
+    ROW = {
+      "strategy": "forward" | "reverse" | "optimal" | "optimal_within_budget",
+      "macs": int,                        # multiply-adds, exact
+      "peak_memory_elements": int,
+      "peak_memory_bytes": int,           # peak_memory_elements * itemsize
+      "peak_memory_human": str,           # e.g. "7.63 MiB"
+      "speedup_vs_forward": float | null, # forward's multiply-adds over this row's
+      "speedup_vs_reverse": float | null, # (null only if not finite)
+      "formula": str,                     # the bracketing, e.g. "(J4 J3) (J2 J1)"
+      "fits_budget": bool | null          # null without a budget
+    }
+
+Bad input (widths that are not positive integers, fewer than two widths, a malformed budget, an
+unknown dtype, a budget nothing fits) prints one line ``jacobench: error: ...`` on stderr and
+exits with status 2.
+
+Example:
+    >>> main(["plan", "50", "5", "100", "10", "--explicit"])  # doctest: +NORMALIZE_WHITESPACE
+    Explicit layer Jacobians: widths 50-5-100-10, float32 (4 bytes per element)
+    strategy  multiply-adds  peak bytes  peak memory  vs forward  vs reverse
+    forward          75,000      22,000    21.48 KiB          1x        0.1x
+    reverse           7,500       2,200     2.15 KiB         10x          1x
+    optimal           7,500       2,200     2.15 KiB         10x          1x
+    optimal: (J3 J2) J1
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, Protocol
+
+import numpy as np
+
+from .errors import JacobenchError
+from .planners import plan
+from .units import format_bytes, parse_bytes, resolve_dtype
+
+__all__ = ["PlanLike", "main", "plan_rows"]
+
+PROG = "jacobench"
+
+FORWARDED = {"bench": "jacobench.harness", "plot": "jacobench.report"}
+"""Subcommands that hand their arguments to another module's ``main(argv)``."""
+
+STRATEGY_ROWS = ("forward", "reverse", "optimal")
+"""The strategies every section shows, in this order."""
+
+
+class PlanLike(Protocol):
+    """What a table row needs: both :class:`jacobench.Plan` and the matrix-free plan have it."""
+
+    @property
+    def strategy(self) -> str: ...  # noqa: D102
+    @property
+    def macs(self) -> int: ...  # noqa: D102
+    @property
+    def peak_memory(self) -> int: ...  # noqa: D102
+    @property
+    def speedup_vs_forward(self) -> float: ...  # noqa: D102
+    @property
+    def speedup_vs_reverse(self) -> float: ...  # noqa: D102
+    @property
+    def formula(self) -> str: ...  # noqa: D102
+    def memory_bytes(self, dtype: Any = ...) -> int: ...  # noqa: D102
+
+
+Planner = Callable[..., PlanLike]
+
+
+def _matrix_free_planner() -> Planner | None:
+    """``jacobench.plan_matrix_free`` where this version has it (issue 3), else None.
+
+    This is the one place the command looks for the matrix-free engine: once
+    ``jacobench.plan_matrix_free`` exists, ``jacobench plan`` shows its section. If it accepts
+    ``memory_budget=`` and ``dtype=`` like :func:`jacobench.plan`, the section also gets an
+    "optimal within budget" row.
+    """
+    found = getattr(importlib.import_module("jacobench"), "plan_matrix_free", None)
+    return found if callable(found) else None
+
+
+def plan_rows(
+    plans: Sequence[tuple[str, PlanLike]], dtype: Any, budget_bytes: int | None = None
+) -> list[dict[str, Any]]:
+    """Table rows (the ``--json`` ROW objects) for labelled plans.
+
+    Args:
+        plans: ``(label, plan)`` pairs; the label becomes the row's ``"strategy"``.
+        dtype: The element type that turns peak memory into bytes.
+        budget_bytes: The memory budget, for the ``"fits_budget"`` column; None for no budget.
+
+    Returns:
+        One dict per plan, with the keys documented in :mod:`jacobench.cli`.
+
+    Example:
+        >>> row = plan_rows([("optimal", plan((50, 5, 100, 10)))], "float64", 10_000)[0]
+        >>> row["macs"], row["peak_memory_bytes"], row["peak_memory_human"], row["fits_budget"]
+        (7500, 4400, '4.3 KiB', True)
+    """
+    rows = []
+    for label, p in plans:
+        n_bytes = p.memory_bytes(dtype)
+        rows.append(
+            {
+                "strategy": label,
+                "macs": p.macs,
+                "peak_memory_elements": p.peak_memory,
+                "peak_memory_bytes": n_bytes,
+                "peak_memory_human": format_bytes(n_bytes),
+                "speedup_vs_forward": _finite(p.speedup_vs_forward),
+                "speedup_vs_reverse": _finite(p.speedup_vs_reverse),
+                "formula": p.formula,
+                "fits_budget": None if budget_bytes is None else n_bytes <= budget_bytes,
+            }
+        )
+    return rows
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _section(
+    planner: Planner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """Rows of one engine, and whether it could plan within the budget."""
+    plans: list[tuple[str, PlanLike]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
+    budgeted = budget is not None and "memory_budget" in inspect.signature(planner).parameters
+    if budgeted:
+        within = planner(widths, "optimal", memory_budget=budget, dtype=dtype)
+        plans.append(("optimal_within_budget", within))
+    return plan_rows(plans, dtype, budget), budgeted
+
+
+def _plan_report(
+    widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None, engines: str
+) -> dict[str, Any]:
+    """The ``--json`` object (see the module docstring)."""
+    report: dict[str, Any] = {
+        "widths": list(widths),
+        "dtype": dtype.name,
+        "itemsize": dtype.itemsize,
+        "memory_budget_bytes": budget,
+        "explicit": None,
+        "matrix_free": None,
+        "notes": [],
+    }
+    if engines in ("both", "explicit"):
+        report["explicit"], _ = _section(plan, widths, dtype, budget)
+    if engines in ("both", "matrix_free"):
+        planner = _matrix_free_planner()
+        if planner is None and engines == "matrix_free":
+            raise JacobenchError(
+                "--matrix-free needs jacobench.plan_matrix_free, which this version of jacobench "
+                "does not have yet; use --explicit"
+            )
+        if planner is None:
+            report["notes"].append(
+                "matrix-free plans are left out: this version of jacobench has no "
+                "jacobench.plan_matrix_free yet"
+            )
+        else:
+            report["matrix_free"], budgeted = _section(planner, widths, dtype, budget)
+            if budget is not None and not budgeted:
+                report["notes"].append(
+                    "matrix-free planning takes no memory budget yet: its rows only say "
+                    "whether they fit"
+                )
+    return report
+
+
+_TITLES = {
+    "explicit": "Explicit layer Jacobians",
+    "matrix_free": "Matrix-free (Jacobian-vector and vector-Jacobian products)",
+}
+
+
+def _format_report(report: dict[str, Any]) -> str:
+    """The human table for a :func:`_plan_report` object."""
+    widths = "-".join(map(str, report["widths"]))
+    lines: list[str] = []
+    for key, title in _TITLES.items():
+        rows = report[key]
+        if rows is None:
+            continue
+        if lines:
+            lines.append("")
+        lines.append(
+            f"{title}: widths {widths}, {report['dtype']} ({report['itemsize']} bytes per element)"
+        )
+        if report["memory_budget_bytes"] is not None:
+            budget = report["memory_budget_bytes"]
+            lines.append(f"memory budget: {budget:,} bytes ({format_bytes(budget)})")
+        lines.extend(_table(rows, with_fits=report["memory_budget_bytes"] is not None))
+        for row in rows:
+            if row["strategy"].startswith("optimal"):
+                lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
+    lines.extend(f"note: {note}" for note in report["notes"])
+    return "\n".join(lines)
+
+
+def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
+    header = ["strategy", "multiply-adds", "peak bytes", "peak memory", "vs forward", "vs reverse"]
+    if with_fits:
+        header.append("fits budget")
+    cells = [header]
+    for row in rows:
+        line = [
+            row["strategy"].replace("_", " "),
+            f"{row['macs']:,}",
+            f"{row['peak_memory_bytes']:,}",
+            row["peak_memory_human"],
+            _speedup(row["speedup_vs_forward"]),
+            _speedup(row["speedup_vs_reverse"]),
+        ]
+        if with_fits:
+            line.append("yes" if row["fits_budget"] else "no")
+        cells.append(line)
+    sizes = [max(len(line[i]) for line in cells) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.ljust(size) if i == 0 else cell.rjust(size)
+            for i, (cell, size) in enumerate(zip(line, sizes, strict=True))
+        ).rstrip()
+        for line in cells
+    ]
+
+
+def _speedup(x: float | None) -> str:
+    """Three significant digits, without exponents: ``0.1x``, ``10x``, ``1,234x``."""
+    if x is None:
+        return "inf"
+    return f"{x:.3g}x" if x < 1000 else f"{x:,.0f}x"
+
+
+def _parse_widths(tokens: Sequence[str]) -> tuple[int, ...]:
+    expected = "widths are positive integers d_0 d_1 ... d_L"
+    widths = []
+    for i, token in enumerate(tokens):
+        try:
+            value = int(token)
+        except ValueError:
+            raise JacobenchError(f"width d_{i} = {token!r} is not an integer; {expected}") from None
+        if value <= 0:
+            raise JacobenchError(f"width d_{i} = {value} is not positive; {expected}")
+        widths.append(value)
+    if len(widths) < 2:
+        raise JacobenchError(
+            f"need at least two widths d_0 d_1 (one layer), got {len(widths)}: "
+            f"{' '.join(tokens) or 'none'}"
+        )
+    return tuple(widths)
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    widths = _parse_widths(args.widths)
+    dtype = resolve_dtype(args.dtype)
+    budget = None if args.memory_budget is None else parse_bytes(args.memory_budget)
+    report = _plan_report(widths, dtype, budget, args.engines)
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False))
+    else:
+        print(_format_report(report))
+    return 0
+
+
+def _run_forwarded(command: str, argv: Sequence[str]) -> int:
+    """Hand ``argv`` to ``main(argv)`` of the module behind ``command`` (see :data:`FORWARDED`)."""
+    name = FORWARDED[command]
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:  # the module is there but something it needs is not
+            raise JacobenchError(f"'{PROG} {command}' could not import {name}: {err}") from err
+        module = None
+    entry = getattr(module, "main", None)
+    if not callable(entry):
+        raise JacobenchError(
+            f"'{PROG} {command}' needs {name}.main, which this version of jacobench does not "
+            "have yet"
+        )
+    return int(entry(list(argv)) or 0)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="Plan a Jacobian chain product from the shell; run the benchmarks and plots.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = commands.add_parser(
+        "plan",
+        help="cost forward, reverse and the optimal bracketing for widths d_0 ... d_L",
+        description="Multiply-adds, peak memory and speedups of forward, reverse and the "
+        "optimal bracketing of the chain J_L ... J_1 with widths d_0 ... d_L.",
+    )
+    p.add_argument("widths", nargs="*", metavar="D", help="the widths d_0 d_1 ... d_L")
+    p.add_argument("--dtype", default="float32", help="element type for bytes (default: float32)")
+    p.add_argument(
+        "--memory-budget",
+        metavar="SIZE",
+        help="also plan the cheapest bracketing whose peak memory fits SIZE bytes, "
+        "e.g. 2GiB, 512MiB, 1.5GB, 100000",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (keys in jacobench.cli)")
+    engines = p.add_mutually_exclusive_group()
+    engines.add_argument(
+        "--explicit",
+        dest="engines",
+        action="store_const",
+        const="explicit",
+        help="explicit layer Jacobians only",
+    )
+    engines.add_argument(
+        "--matrix-free",
+        dest="engines",
+        action="store_const",
+        const="matrix_free",
+        help="the matrix-free engine only (default: both)",
+    )
+    p.set_defaults(engines="both", run=_run_plan)
+    for command, module in FORWARDED.items():
+        forwarded = commands.add_parser(
+            command, add_help=False, help=f"run {module} (arguments are passed on)"
+        )
+        forwarded.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``jacobench`` command; return its exit status.
+
+    Args:
+        argv: The arguments after the program name; ``sys.argv[1:]`` by default.
+
+    Returns:
+        0 on success, 2 for bad input (after one line ``jacobench: error: ...`` on stderr).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:1] and args[0] in FORWARDED:
+            return _run_forwarded(args[0], args[1:])
+        namespace = _build_parser().parse_args(args)
+        status: int = namespace.run(namespace)
+        return status
+    except JacobenchError as err:
+        message = " ".join(str(err).split())  # always one line
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,315 @@
+import io
+import json
+import re
+import subprocess
+import sys
+import types
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jacobench as jb
+from jacobench import cli, cost
+from jacobench.units import format_bytes
+
+
+def run(argv, capsys):
+    """main(argv) in-process: (exit status, stdout, stderr); argparse's exits count too."""
+    try:
+        status = cli.main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def plan_json(argv, capsys):
+    status, out, err = run([*argv, "--json", "--explicit"], capsys)
+    assert (status, err) == (0, "")
+    return json.loads(out)
+
+
+@pytest.fixture
+def no_matrix_free(monkeypatch):
+    monkeypatch.setattr(cli, "_matrix_free_planner", lambda: None)
+
+
+@pytest.mark.parametrize(
+    ("widths", "dtype", "size"),
+    [
+        ((1000, 1000, 10, 1000, 1000), "float32", 4),
+        ((50, 5, 100, 10), "float64", 8),
+        ((7, 3, 9, 2, 8, 5), "bfloat16", 2),
+        ((3, 4), "float16", 2),
+    ],
+)
+def test_table_numbers_are_the_librarys(widths, dtype, size, capsys):
+    status, out, err = run(["plan", *map(str, widths), "--dtype", dtype, "--explicit"], capsys)
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"Explicit layer Jacobians: widths {'-'.join(map(str, widths))}, {dtype} "
+        f"({size} bytes per element)"
+    )
+    assert lines[1].split() == [
+        "strategy", "multiply-adds", "peak", "bytes", "peak", "memory", "vs", "forward", "vs",
+        "reverse",
+    ]  # fmt: skip
+    for line, name in zip(lines[2:5], ["forward", "reverse", "optimal"], strict=True):
+        p = jb.plan(widths, name)
+        label, macs, n_bytes, human, unit, vs_fwd, vs_rev = line.split()
+        assert label == name
+        assert int(macs.replace(",", "")) == p.macs
+        assert int(n_bytes.replace(",", "")) == p.memory_bytes(dtype) == p.peak_memory * size
+        assert f"{human} {unit}" == format_bytes(p.memory_bytes(dtype))
+        assert float(vs_fwd.rstrip("x").replace(",", "")) == pytest.approx(
+            p.speedup_vs_forward, rel=5e-3
+        )
+        assert float(vs_rev.rstrip("x").replace(",", "")) == pytest.approx(
+            p.speedup_vs_reverse, rel=5e-3
+        )
+    assert lines[5] == f"optimal: {jb.plan(widths).formula}"
+    assert len(lines) == 6
+
+
+def test_json_matches_plan(capsys):
+    widths = (1000, 1000, 10, 1000, 1000)
+    report = plan_json(["plan", *map(str, widths), "--dtype", "float64"], capsys)
+    assert set(report) == {
+        "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "matrix_free", "notes",
+    }  # fmt: skip
+    assert report["widths"] == list(widths)
+    assert (report["dtype"], report["itemsize"], report["memory_budget_bytes"]) == (
+        "float64",
+        8,
+        None,
+    )
+    assert report["matrix_free"] is None and report["notes"] == []
+    assert [row["strategy"] for row in report["explicit"]] == ["forward", "reverse", "optimal"]
+    for row in report["explicit"]:
+        p = jb.plan(widths, row["strategy"])
+        assert row == {
+            "strategy": p.strategy,
+            "macs": p.macs,
+            "peak_memory_elements": p.peak_memory,
+            "peak_memory_bytes": p.memory_bytes("float64"),
+            "peak_memory_human": format_bytes(p.memory_bytes("float64")),
+            "speedup_vs_forward": p.speedup_vs_forward,
+            "speedup_vs_reverse": p.speedup_vs_reverse,
+            "formula": p.formula,
+            "fits_budget": None,
+        }
+
+
+def test_budget_row_and_text(capsys, no_matrix_free):
+    widths = ["2", "1", "2", "6"]  # reverse: 24 MACs, 18 elements; forward: 28 MACs, 16
+    status, out, err = run(["plan", *widths, "--memory-budget", "64B"], capsys)
+    assert (status, err) == (0, "")
+    assert "memory budget: 64 bytes (64 B)" in out
+    rows = {line.split("  ")[0].strip(): line.split() for line in out.splitlines()}
+    assert rows["forward"][-1] == "yes" and rows["reverse"][-1] == "no"
+    assert (
+        rows["optimal within budget"][3:5] == ["28", "64"]
+        and rows["optimal within budget"][-1] == "yes"
+    )
+    assert "optimal: (J3 J2) J1" in out and "optimal within budget: J3 (J2 J1)" in out
+    assert out.splitlines()[-1] == (
+        "note: matrix-free plans are left out: this version of jacobench has no "
+        "jacobench.plan_matrix_free yet"
+    )
+    report = plan_json(["plan", *widths, "--memory-budget", "64B"], capsys)
+    within = report["explicit"][-1]
+    assert within["strategy"] == "optimal_within_budget"
+    assert within["formula"] == jb.plan((2, 1, 2, 6), memory_budget=64).formula == "J3 (J2 J1)"
+    assert [row["fits_budget"] for row in report["explicit"]] == [True, False, False, True]
+
+
+@given(
+    st.lists(st.integers(1, 30), min_size=3, max_size=7).map(tuple),
+    st.floats(0, 1),
+    st.sampled_from(["float32", "float64"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_budget_between_optimal_and_forward_beats_brute_force(widths, frac, dtype):
+    size = {"float32": 4, "float64": 8}[dtype]
+    low, high = sorted((jb.plan(widths).peak_memory, jb.plan(widths, "forward").peak_memory))
+    budget = int((low + frac * (high - low)) * size)
+    buffer = io.StringIO()  # not capsys: hypothesis reruns the test inside one fixture scope
+    with redirect_stdout(buffer):
+        status = cli.main(
+            ["plan", *map(str, widths), "--memory-budget", str(budget), "--dtype", dtype,
+             "--json", "--explicit"]
+        )  # fmt: skip
+    assert status == 0
+    within = json.loads(buffer.getvalue())["explicit"][-1]
+    assert within["strategy"] == "optimal_within_budget"
+    assert within["peak_memory_bytes"] <= budget and within["fits_budget"]
+    n = len(widths) - 1
+    fitting = [
+        cost.tree_macs(widths, t)
+        for t in cost.all_brackets(n)
+        if cost.tree_memory(widths, t) * size <= budget
+    ]
+    assert within["macs"] <= min(fitting)
+    assert within["macs"] == jb.plan(widths, memory_budget=budget, dtype=dtype).macs
+
+
+WIDTHS_ARE = "widths are positive integers d_0 d_1 ... d_L"
+
+BAD = [
+    (["plan", "3"], "need at least two widths d_0 d_1 (one layer), got 1: 3"),
+    (["plan"], "need at least two widths d_0 d_1 (one layer), got 0: none"),
+    (["plan", "3", "x", "4"], f"width d_1 = 'x' is not an integer; {WIDTHS_ARE}"),
+    (["plan", "3", "4.5"], f"width d_1 = '4.5' is not an integer; {WIDTHS_ARE}"),
+    (["plan", "3", "0", "4"], f"width d_1 = 0 is not positive; {WIDTHS_ARE}"),
+    (["plan", "3", "-2", "4"], f"width d_1 = -2 is not positive; {WIDTHS_ARE}"),
+    (
+        ["plan", "3", "4", "--memory-budget", "2XB"],
+        "memory size '2XB' is not understood; expected a number of bytes such as 100000",
+    ),
+    (["plan", "3", "4", "--memory-budget", "-1"], "memory size '-1' is not understood"),
+    (
+        ["plan", "3", "4", "--dtype", "float33"],
+        "unknown dtype 'float33'; expected a numeric dtype name",
+    ),
+    (
+        ["plan", "1000", "1000", "10", "1000", "1000", "--memory-budget", "1MiB"],
+        "no bracketing fits widths (1000, 1000, 10, 1000, 1000) in the memory budget of "
+        "1,048,576 bytes (1 MiB) with float32 elements; the smallest budget that fits is "
+        "4,080,000 bytes (3.9 MiB)",
+    ),
+    (
+        ["plan", "3", "4", "--explicit", "--matrix-free"],
+        "argument --matrix-free: not allowed with argument --explicit",
+    ),
+    (["plan", "3", "4", "--bogus"], "unrecognized arguments: --bogus"),
+    (["frob"], "argument COMMAND: invalid choice: 'frob'"),
+    ([], "the following arguments are required: COMMAND"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    status, out, err = run(argv, capsys)
+    assert status == 2
+    assert out == ""
+    assert err.endswith("\n") and len(err.splitlines()) == 1
+    assert err.startswith(f"jacobench: error: {message}")
+    assert "Traceback" not in err
+
+
+def test_matrix_free_alone_needs_the_engine(capsys, no_matrix_free):
+    status, _, err = run(["plan", "3", "4", "--matrix-free"], capsys)
+    assert status == 2
+    assert err == (
+        "jacobench: error: --matrix-free needs jacobench.plan_matrix_free, which this version of "
+        "jacobench does not have yet; use --explicit\n"
+    )
+
+
+def test_a_matrix_free_planner_gets_its_own_section(monkeypatch, capsys):
+    # Stand-ins for jacobench.plan_matrix_free: anything returning plan-like objects fits.
+    monkeypatch.setattr(cli, "_matrix_free_planner", lambda: lambda w, s: jb.plan(w, s))
+    status, out, _ = run(
+        ["plan", "50", "5", "100", "10", "--matrix-free", "--memory-budget", "1GB"], capsys
+    )
+    assert status == 0
+    assert out.startswith(
+        "Matrix-free (Jacobian-vector and vector-Jacobian products): widths 50-5-100-10"
+    )
+    assert "Explicit" not in out
+    assert out.splitlines()[-1] == (
+        "note: matrix-free planning takes no memory budget yet: its rows only say whether they fit"
+    )
+    monkeypatch.setattr(cli, "_matrix_free_planner", lambda: jb.plan)  # takes memory_budget=
+    report = json.loads(
+        run(["plan", "50", "5", "100", "10", "--memory-budget", "1GB", "--json"], capsys)[1]
+    )
+    assert report["notes"] == []
+    assert report["matrix_free"] == report["explicit"]
+    assert report["matrix_free"][-1]["strategy"] == "optimal_within_budget"
+
+
+def test_bench_and_plot_forward_their_arguments(monkeypatch, capsys):
+    seen = {}
+    for command, name in cli.FORWARDED.items():
+        module = types.ModuleType(name)
+        module.main = lambda argv, command=command: seen.setdefault(command, argv) and 3
+        monkeypatch.setitem(sys.modules, name, module)
+    assert run(["bench", "--quick", "-k", "x"], capsys)[0] == 3
+    assert run(["plot", "--help"], capsys)[0] == 3
+    assert seen == {"bench": ["--quick", "-k", "x"], "plot": ["--help"]}
+
+
+def test_bench_without_the_harness_is_a_one_line_error(monkeypatch, capsys):
+    monkeypatch.setitem(cli.FORWARDED, "bench", "jacobench._not_written_yet")
+    assert run(["bench", "--quick"], capsys) == (
+        2,
+        "",
+        "jacobench: error: 'jacobench bench' needs jacobench._not_written_yet.main, which this "
+        "version of jacobench does not have yet\n",
+    )
+
+
+# Real processes --------------------------------------------------------------------------------
+
+
+def run_process(*args):
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_python_dash_m_prints_the_same_table_as_main(capsys):
+    argv = ["plan", "1000", "1000", "10", "1000", "1000", "--explicit"]
+    done = run_process(sys.executable, "-m", "jacobench", *argv)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == run(argv, capsys)[1]
+    assert "optimal: (J4 J3) (J2 J1)" in done.stdout
+
+
+def test_installed_script_prints_json():
+    script = Path(sys.executable).parent / "jacobench"
+    assert script.is_file()
+    done = run_process(str(script), "plan", "50", "5", "100", "10", "--json")
+    assert done.returncode == 0
+    rows = json.loads(done.stdout)["explicit"]
+    assert [(r["strategy"], r["macs"]) for r in rows] == [
+        ("forward", 75_000),
+        ("reverse", 7_500),
+        ("optimal", 7_500),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["plan", "3", "x"], "width d_1 = 'x' is not an integer"),
+        (["plan", "3", "--bogus"], "unrecognized"),
+    ],
+)
+def test_bad_input_in_a_real_process(argv, message):
+    done = run_process(sys.executable, "-m", "jacobench", *argv)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+    assert re.match(f"jacobench: error: {re.escape(message)}", done.stderr)
+
+
+def test_readme_shows_real_output(capsys):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```text\n(.*?)```", readme, flags=re.DOTALL)
+    shown = {}
+    for block in blocks:
+        for chunk in block.split("$ jacobench ")[1:]:
+            command, _, output = chunk.partition("\n")
+            shown[command] = output
+    assert len(shown) >= 3
+    for command, output in shown.items():
+        argv = command.split()
+        explicit = argv if "--explicit" in argv else [*argv, "--explicit"]
+        status, out, err = run(explicit, capsys)
+        # The explicit section is printed as is; notes depend on which engines this version has.
+        expected = [line for line in output.splitlines() if not line.startswith("note: ")]
+        assert (out + err).splitlines() == expected
+        assert status == (2 if err else 0)
