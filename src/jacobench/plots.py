@@ -260,7 +260,7 @@ def note_figure(title: str, notes: Sequence[str]) -> Figure:
     """A small figure that says why a plot has no data (so a stale PNG is never left behind).
 
     Example:
-        >>> note_figure("Crossover", ["no rows with sweep == 'crossover'"]).get_size_inches().tolist()
+        >>> note_figure("Crossover", ["no crossover rows"]).get_size_inches().tolist()
         [7.0, 2.0]
     """
     fig = Figure(figsize=(7.0, 2.0))
@@ -829,8 +829,7 @@ def winner_map_figure(table: pd.DataFrame, cols: Sequence[str]) -> tuple[Figure,
     names = _strategy_order(pd.concat([table["model"], table["measured"]]))
     code = {name: i for i, name in enumerate(names)}
     colours = [strategy_style(name)[0] for name in names]
-    cmap = ListedColormap(colours)
-    cmap.set_bad("white")
+    cmap = ListedColormap(colours).with_extremes(bad="white")
     for i, (key, group) in enumerate(panels):
         d0s = sorted(group["d_0"].unique())
         dls = sorted(group["d_L"].unique())
