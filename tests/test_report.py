@@ -182,6 +182,19 @@ def test_missing_sweeps_and_engines_give_notes_not_crashes(tmp_path):
     assert RUN_ID in text
 
 
+def test_unparsable_numbers_are_left_out_not_fatal(tmp_path):
+    def spoil(df):
+        df.loc[::3, "time_median_s"] = "n/a"
+        df.loc[1::5, "model_macs"] = "garbage"
+        df.loc[2::7, "depth"] = ""
+        df.loc[::11, "d_L"] = "0"
+        return df["engine"] == "matrix_free"
+
+    out = report.make_report(_subset(tmp_path, spoil), tmp_path / "plots", tmp_path / "R.md")
+    assert "row(s) marked ok have no positive time_median_s" in "\n".join(out["notes"])
+    assert out["fidelity"]["matrix_free / jax"]["slope"] == pytest.approx(SLOPE, abs=0.1)
+
+
 def test_all_rows_skipped_still_writes_everything(tmp_path):
     path = tmp_path / "latest.csv"
     df = pd.DataFrame([dict.fromkeys(COLUMNS, "")])

@@ -52,6 +52,7 @@ __all__ = [
     "speedup_figure",
     "speedups",
     "strategy_style",
+    "wide_by_strategy",
     "winner_map_figure",
     "winners",
 ]
@@ -227,6 +228,30 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["status"] == "ok") & (df["time_median_s"] > 0)]
 
 
+def wide_by_strategy(
+    data: pd.DataFrame, keys: Sequence[str], strategies: Sequence[str]
+) -> pd.DataFrame:
+    """Median time and model MACs per configuration, one column pair per strategy.
+
+    Columns are ``(value, strategy)`` for value in ``time_median_s``, ``model_macs`` and every
+    strategy asked for, present even when that strategy has no rows (then all NaN).
+
+    Example:
+        >>> frame = pd.DataFrame({"widths": ["2-3", "2-3"], "strategy": ["forward", "reverse"],
+        ...                       "time_median_s": [1.0, 2.0], "model_macs": [6, 6]})
+        >>> wide_by_strategy(frame, ["widths"], ["forward", "jacrev"]).columns.tolist()
+        [('time_median_s', 'forward'), ('model_macs', 'forward'), \
+('time_median_s', 'jacrev'), ('model_macs', 'jacrev')]
+    """
+    columns: dict[tuple[str, str], pd.Series] = {}
+    for name in strategies:
+        rows = data[data["strategy"] == name]
+        med = rows.groupby(list(keys))[["time_median_s", "model_macs"]].median()
+        for value in ("time_median_s", "model_macs"):
+            columns[(value, name)] = med[value]
+    return pd.DataFrame(columns)
+
+
 def fit_panels(df: pd.DataFrame, cols: Sequence[str]) -> dict[Panel, Fit | None]:
     """:func:`fit_loglog` over each panel's measured rows (all sweeps).
 
@@ -301,6 +326,10 @@ def _fmt_ratio(value: float, _pos: object = None) -> str:
     if value >= 1:
         return f"{value:g}"
     return f"1/{1 / value:g}"
+
+
+def _num(value: float, spec: str = ".2f") -> str:
+    return format(value, spec) if math.isfinite(value) else "n/a"
 
 
 def _sci(value: float) -> str:
@@ -392,7 +421,7 @@ def measured_vs_model_figure(
             ax.plot(xs, fit.seconds_per_mac * xs, color=_FIT_COLOUR, lw=1.0, ls=":", zorder=3)
             title += (
                 f"\nslope {fit.slope:.2f} (n = {fit.n}), {fit.seconds_per_mac:.2g} s/MAC, "
-                f"$\\rho$ = {rho:.2f} (n = {len(sub)})"
+                f"$\\rho$ = {_num(rho)} (n = {len(sub)})"
             )
         else:
             title += "\nno fit: < 2 distinct sizes above threshold"
@@ -434,15 +463,7 @@ def _log2_ratio_axis(ax: Axes) -> None:
 
 def _pair_forward_reverse(group: pd.DataFrame) -> pd.DataFrame:
     keys = ["d_0", "d_L", "widths"]
-    fr = group[group["strategy"].isin(["forward", "reverse"])]
-    wide = fr.pivot_table(
-        index=keys,
-        columns="strategy",
-        values=["time_median_s", "model_macs"],
-        aggfunc="median",
-    )
-    if ("time_median_s", "forward") not in wide or ("time_median_s", "reverse") not in wide:
-        return pd.DataFrame()
+    wide = wide_by_strategy(group, keys, ["forward", "reverse"])
     out = pd.DataFrame(
         {
             "t_fwd": wide[("time_median_s", "forward")],
@@ -453,7 +474,8 @@ def _pair_forward_reverse(group: pd.DataFrame) -> pd.DataFrame:
     ).dropna()
     out = out.reset_index()
     out["ratio"] = out["d_0"] / out["d_L"]
-    return out[(out["m_fwd"] > 0) & (out["m_rev"] > 0)]
+    good = (out["m_fwd"] > 0) & (out["m_rev"] > 0) & (out["ratio"] > 0) & np.isfinite(out["ratio"])
+    return out[good]
 
 
 def crossover_figure(
@@ -569,7 +591,7 @@ def memory_depth_figure(df: pd.DataFrame, cols: Sequence[str]) -> tuple[Figure, 
     """
     notes: list[str] = []
     title = "Peak memory vs depth (depth sweep)"
-    data = df[(df["sweep"] == "depth") & (df["status"] == "ok")]
+    data = df[(df["sweep"] == "depth") & (df["status"] == "ok") & (df["depth"] > 0)]
     panels = _panels(data, cols)
     if not panels:
         notes.append("memory_depth: no rows with sweep == 'depth'")
@@ -664,18 +686,15 @@ def speedups(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     data = _ok(df[df["sweep"] == "profiles"])
     if data.empty:
         return pd.DataFrame(columns=[*keys, "baseline", "measured", "predicted", "opt_macs"])
-    wide = data.pivot_table(
-        index=keys, columns="strategy", values=["time_median_s", "model_macs"], aggfunc="median"
-    )
+    wide = wide_by_strategy(data, keys, ["optimal", *SPEEDUP_BASELINES])
     rows = []
     for base in SPEEDUP_BASELINES:
-        if ("time_median_s", base) not in wide or ("time_median_s", "optimal") not in wide:
-            continue
+        predicted = wide[("model_macs", base)] / wide[("model_macs", "optimal")]
         part = pd.DataFrame(
             {
                 "baseline": base,
                 "measured": wide[("time_median_s", base)] / wide[("time_median_s", "optimal")],
-                "predicted": wide[("model_macs", base)] / wide[("model_macs", "optimal")],
+                "predicted": predicted.where(np.isfinite(predicted) & (predicted > 0)),
                 "opt_macs": wide[("model_macs", "optimal")],
             }
         )
@@ -703,7 +722,8 @@ def speedup_figure(table: pd.DataFrame, cols: Sequence[str]) -> tuple[Figure, li
     fig, axes = _grid(len(panels), ncols=2, size=(6.2, 4.2))
     seen: dict[str, Any] = {}
     for ax, (key, group) in zip(axes, panels, strict=False):
-        largest = group.loc[group.groupby("profile")["opt_macs"].idxmax(), ["profile", "scale"]]
+        size = group["opt_macs"].fillna(-1.0)
+        largest = group.loc[size.groupby(group["profile"]).idxmax(), ["profile", "scale"]]
         group = group.merge(largest, on=["profile", "scale"])
         profiles = sorted(group["profile"].unique())
         bases = [b for b in SPEEDUP_BASELINES if b in set(group["baseline"])]

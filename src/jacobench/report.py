@@ -232,11 +232,7 @@ def _winner_accuracy(data: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     fr = data[data["strategy"].isin(["forward", "reverse"])]
     if fr.empty:
         return pd.DataFrame(columns=[*cols, "decided", "correct"])
-    wide = fr.pivot_table(
-        index=keys, columns="strategy", values=["time_median_s", "model_macs"], aggfunc="median"
-    )
-    if ("time_median_s", "forward") not in wide or ("time_median_s", "reverse") not in wide:
-        return pd.DataFrame(columns=[*cols, "decided", "correct"])
+    wide = P.wide_by_strategy(fr, keys, ["forward", "reverse"])
     mf, mr = wide[("model_macs", "forward")], wide[("model_macs", "reverse")]
     tf, tr = wide[("time_median_s", "forward")], wide[("time_median_s", "reverse")]
     lo, hi = pd.concat([mf, mr], axis=1).min(axis=1), pd.concat([mf, mr], axis=1).max(axis=1)
