@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup test lint typecheck unit bench clean
+.PHONY: help setup test lint typecheck unit bench plots clean
 
 help:
 	@echo "make bench  - set up .venv and run the benchmark job"
@@ -33,6 +33,9 @@ test: lint unit
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench -q --benchmark-only
+
+plots: $(STAMP)
+	$(BIN)/python -m jacobench.report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks

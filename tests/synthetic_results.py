@@ -1,0 +1,184 @@
+"""A small synthetic results CSV in the harness's format (see the CSV contract of issue 4).
+
+Times follow ``time = C * model_macs ** SLOPE`` times log-normal noise, so a plotter that fits
+log(time) against log(model_macs) should recover ``SLOPE``. Memory "measured" is the model plus
+noise. One row is skipped and one is unstable, so those report sections have content.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+import jacobench as jb
+
+SLOPE = 0.9
+C = 3e-10  # seconds at 1 MAC, so about 5e-4 s at 1e7 MACs
+NOISE = 0.08  # sigma of log(time)
+RUN_ID = "20261127T001500Z-test"
+
+COLUMNS = [
+    "run_id",
+    "engine",
+    "backend",
+    "device",
+    "dtype",
+    "sweep",
+    "profile",
+    "scale",
+    "widths",
+    "depth",
+    "d_0",
+    "d_L",
+    "strategy",
+    "plan_formula",
+    "model_macs",
+    "model_forward_macs",
+    "model_reverse_macs",
+    "xla_flops",
+    "time_median_s",
+    "time_min_s",
+    "time_iqr_s",
+    "rounds",
+    "unstable",
+    "compile_s",
+    "mem_model_bytes",
+    "mem_measured_bytes",
+    "mem_source",
+    "max_abs_error",
+    "status",
+    "skip_reason",
+]
+
+ENGINES = [("explicit", "numpy"), ("explicit", "jax"), ("matrix_free", "jax")]
+PROFILES = {
+    "funnel": (512, 256, 128, 64, 8),
+    "expanding": (8, 64, 128, 256, 512),
+    "hourglass": (256, 64, 8, 64, 256),
+    "diamond": (16, 128, 512, 128, 16),
+    "constant": (128, 128, 128, 128, 128),
+}
+SCALES = {"s": 0.5, "m": 1.0}
+CROSS_ENDS = (4, 16, 64, 256)  # d_0, d_L grid: d_0/d_L from 1/64 to 64
+CROSS_WIDTH = 64
+DEPTHS = (1, 2, 4, 8, 16)
+DEPTH_WIDTH = 96
+
+
+def _matrix_free_macs(widths: tuple[int, ...]) -> tuple[int, int]:
+    inner = sum(a * b for a, b in zip(widths[1:], widths[:-1], strict=True))
+    return widths[0] * inner, widths[-1] * inner
+
+
+def _rows_for(engine: str, backend: str, sweep: str, profile: str, scale: str, widths, rng):
+    widths = tuple(int(w) for w in widths)
+    if engine == "explicit":
+        strategies = ["forward", "reverse", "optimal"]
+        fwd, rev = jb.forward_macs(widths), jb.reverse_macs(widths)
+    else:
+        strategies = ["forward", "reverse", "optimal", "jacfwd", "jacrev"]
+        fwd, rev = _matrix_free_macs(widths)
+    out = []
+    for strategy in strategies:
+        if engine == "explicit":
+            p = jb.plan(widths, strategy)
+            macs, formula, mem = p.macs, p.formula, p.memory_bytes("float32")
+        else:
+            base = {"forward": fwd, "jacfwd": fwd, "reverse": rev, "jacrev": rev}
+            macs = base.get(strategy, min(fwd, rev))
+            formula = "jvp" if strategy in ("forward", "jacfwd") else "vjp"
+            mem = 4 * (widths[0] + widths[-1]) * max(widths) * (1 if strategy != "reverse" else 2)
+        jit_penalty = 1.5 if strategy in ("jacfwd", "jacrev") else 1.0
+        t = C * max(macs, 1) ** SLOPE * jit_penalty * math.exp(rng.normal(0.0, NOISE))
+        mem_source = "tracemalloc" if backend == "numpy" else "xla_memory_analysis"
+        out.append(
+            {
+                "run_id": RUN_ID,
+                "engine": engine,
+                "backend": backend,
+                "device": "cpu",
+                "dtype": "float32",
+                "sweep": sweep,
+                "profile": profile,
+                "scale": scale,
+                "widths": "-".join(map(str, widths)),
+                "depth": len(widths) - 1,
+                "d_0": widths[0],
+                "d_L": widths[-1],
+                "strategy": strategy,
+                "plan_formula": formula,
+                "model_macs": macs,
+                "model_forward_macs": fwd,
+                "model_reverse_macs": rev,
+                "xla_flops": "nan" if backend == "numpy" else 2.0 * macs,
+                "time_median_s": t,
+                "time_min_s": 0.95 * t,
+                "time_iqr_s": 0.03 * t,
+                "rounds": 20,
+                "unstable": False,
+                "compile_s": "nan" if backend == "numpy" else 0.05,
+                "mem_model_bytes": mem,
+                "mem_measured_bytes": mem * (1.0 + abs(rng.normal(0.0, 0.05))) + 4096,
+                "mem_source": mem_source,
+                "max_abs_error": 1e-6,
+                "status": "ok",
+                "skip_reason": "",
+            }
+        )
+    return out
+
+
+def write_synthetic(directory: Path, *, seed: int = 0, sidecar: bool = True) -> Path:
+    """Write ``directory/latest.csv`` (and the run's sidecar JSON); return the CSV's path."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for engine, backend in ENGINES:
+        for profile, base in PROFILES.items():
+            for scale, factor in SCALES.items():
+                widths = [max(1, round(w * factor)) for w in base]
+                rows += _rows_for(engine, backend, "profiles", profile, scale, widths, rng)
+        for d0 in CROSS_ENDS:
+            for dl in CROSS_ENDS:
+                widths = [d0, CROSS_WIDTH, CROSS_WIDTH, CROSS_WIDTH, dl]
+                rows += _rows_for(engine, backend, "crossover", "crossover", "m", widths, rng)
+        for depth in DEPTHS:
+            widths = [DEPTH_WIDTH] * (depth + 1)
+            rows += _rows_for(engine, backend, "depth", "depth", "m", widths, rng)
+    rows[5]["unstable"] = True
+    rows[5]["time_iqr_s"] = 0.3 * rows[5]["time_median_s"]
+    skipped = rows[-1]
+    skipped.update(
+        status="skipped",
+        skip_reason="predicted memory 12.0 GiB exceeds budget 11.7 GiB",
+        time_median_s="nan",
+        time_min_s="nan",
+        time_iqr_s="nan",
+        mem_measured_bytes="nan",
+        mem_source="",
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "latest.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    if sidecar:
+        meta = {
+            "run_id": RUN_ID,
+            "grid": "test",
+            "timestamp_utc": "2026-11-27T00:15:00Z",
+            "versions": {"python": "3.11.9", "jax": "0.4.35", "numpy": "2.1.0"},
+            "cpu_model": "Synthetic CPU",
+            "cpu_count": 2,
+            "device": "cpu",
+            "env": {"OMP_NUM_THREADS": "1"},
+            "git": {"commit": "0123456789abcdef", "dirty": False},
+            "csv": str(path),
+            "raw_json": "results/raw.json",
+        }
+        (directory / f"{RUN_ID}.json").write_text(json.dumps(meta))
+    return path

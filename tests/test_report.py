@@ -1,0 +1,269 @@
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jacobench import JacobenchError, report
+from jacobench import plots as P
+from synthetic_results import COLUMNS, RUN_ID, SLOPE, write_synthetic
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    csv = write_synthetic(root / "results")
+    out = report.make_report(csv, root / "plots", root / "results" / "REPORT.md")
+    return root, out
+
+
+def _subset(tmp_path: Path, keep) -> Path:
+    """The synthetic CSV cut down to the rows ``keep(df)`` selects (fast, few panels)."""
+    df = pd.read_csv(write_synthetic(tmp_path / "full", sidecar=False), dtype=str)
+    path = tmp_path / "subset.csv"
+    df[keep(df)].to_csv(path, index=False)
+    return path
+
+
+def test_all_five_plots_and_the_report_are_written(full_run):
+    root, out = full_run
+    assert set(out["plots"]) == set(report.PLOT_FILES)
+    for path in out["plots"].values():
+        data = Path(path).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 20_000, path
+    text = Path(out["report"]).read_text()
+    for section in (
+        "## Environment",
+        "## Fidelity of the cost model",
+        "## Largest speedups of the optimal plan",
+        "## Optimal plan per profile",
+        "## Plots",
+        "## Unstable rows",
+        "## Skipped rows",
+    ):
+        assert section in text
+    for name in report.PLOT_FILES:  # embedded with links relative to the report
+        assert f"![{name}](../plots/{name})" in text
+    assert "Synthetic CPU" in text  # environment from the sidecar JSON
+    assert "predicted memory 12.0 GiB exceeds budget 11.7 GiB" in text  # skipped, with reason
+    assert "| explicit / numpy | profiles | funnel | 512-256-128-64-8 | optimal |" in text
+    assert "`(J4 J3) (J2 J1)`" in text  # the hourglass profile's optimal plan
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_fitted_slope_of_synthetic_data_is_recovered(full_run):
+    _, out = full_run
+    assert set(out["fidelity"]) == {"explicit / numpy", "explicit / jax", "matrix_free / jax"}
+    for label, figures in out["fidelity"].items():
+        assert figures["slope"] == pytest.approx(SLOPE, abs=0.05), label
+        assert figures["fit_rows"] >= 20
+        assert figures["spearman_all"] > 0.95
+        # Synthetic times follow the model, so every >= 2x forward/reverse call is right.
+        assert figures["winner_decided"] > 0
+        assert figures["winner_accuracy"] == 1.0
+        assert figures["map_confidently_wrong"] == 0
+
+
+@given(
+    slope=st.floats(0.3, 2.0),
+    log_c=st.floats(-12.0, -6.0),
+    sizes=st.lists(st.floats(6.0, 11.0), min_size=2, max_size=12, unique=True),
+)
+@settings(max_examples=50, deadline=None)
+def test_fit_recovers_an_exact_power_law(slope, log_c, sizes):
+    macs = [10.0**s for s in sizes]
+    times = [10.0**log_c * m**slope for m in macs]
+    fit = P.fit_loglog([*macs, 10.0], [*times, 1.0])  # the row below the threshold is ignored
+    assert fit is not None and fit.n == len(macs)
+    assert fit.slope == pytest.approx(slope, abs=1e-6)
+    assert fit.intercept == pytest.approx(log_c, abs=1e-5)
+
+
+def test_fit_needs_two_sizes_above_the_threshold():
+    assert P.fit_loglog([1e3, 1e4], [1.0, 2.0]) is None
+    assert P.fit_loglog([1e7, 1e7], [1.0, 2.0]) is None
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "rho"),
+    [
+        ([1, 2, 3, 4], [10, 20, 30, 40], 1.0),
+        ([1, 2, 3, 4], [4, 3, 2, 1], -1.0),
+        ([1, 2, 3], [1, 1, 2], math.sqrt(3) / 2),  # ties get average ranks: (1.5, 1.5, 3)
+    ],
+)
+def test_spearman_hand_checked(x, y, rho):
+    assert P.spearman(x, y) == pytest.approx(rho)
+
+
+def test_spearman_is_nan_when_undefined():
+    assert math.isnan(P.spearman([1, 2], [3, 4]))
+    assert math.isnan(P.spearman([1, 1, 1], [3, 4, 5]))
+
+
+@pytest.mark.parametrize(
+    "missing", [["time_median_s"], ["model_macs", "status"], ["engine", "d_L", "widths"]]
+)
+def test_missing_columns_are_named(tmp_path, missing):
+    path = tmp_path / "bad.csv"
+    pd.read_csv(write_synthetic(tmp_path), dtype=str).drop(columns=missing).to_csv(path)
+    named = ", ".join(repr(c) for c in report.REQUIRED_COLUMNS if c in missing)
+    with pytest.raises(JacobenchError, match=rf"lacks required column\(s\) {named};"):
+        report.make_report(path, tmp_path / "plots", tmp_path / "REPORT.md")
+    assert not (tmp_path / "plots").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "does not exist"), ("", "is empty"), ("engine\n", "lacks required column")],
+)
+def test_unreadable_csv_gets_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "latest.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(JacobenchError, match=message):
+        report.load_results(path)
+
+
+def test_cli_reports_a_bad_csv_in_one_line_and_exits_2(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("engine,backend\nexplicit,numpy\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "jacobench.report", "--csv", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert lines[0].startswith("jacobench.report: error: results CSV")
+    assert "'time_median_s'" in lines[0]
+
+
+def test_report_module_does_not_import_jax():
+    code = (
+        "import sys, jacobench, jacobench.report\n"
+        "bad = [m for m in ('jax', 'jaxlib') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == ""
+
+
+def test_core_package_imports_neither_pandas_nor_matplotlib():
+    code = "import sys, jacobench; print([m for m in ('pandas', 'matplotlib') if m in sys.modules])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_missing_sweeps_and_engines_give_notes_not_crashes(tmp_path):
+    only = _subset(
+        tmp_path,
+        lambda df: (df["sweep"] == "profiles") & (df["engine"] == "explicit"),
+    )
+    out = report.make_report(only, tmp_path / "plots", tmp_path / "REPORT.md")
+    for path in out["plots"].values():
+        assert Path(path).read_bytes().startswith(PNG_MAGIC)
+    notes = "\n".join(out["notes"])
+    assert "no measured forward/reverse rows with sweep == 'crossover'" in notes
+    assert "no rows with sweep == 'depth'" in notes
+    assert "no measured rows with sweep == 'crossover'" in notes
+    text = Path(out["report"]).read_text()
+    assert "no sidecar JSON" in text  # environment falls back to the CSV's columns
+    assert RUN_ID in text
+
+
+def test_unparsable_numbers_are_left_out_not_fatal(tmp_path):
+    def spoil(df):
+        df.loc[::3, "time_median_s"] = "n/a"
+        df.loc[1::5, "model_macs"] = "garbage"
+        df.loc[2::7, "depth"] = ""
+        df.loc[::11, "d_L"] = "0"
+        return df["engine"] == "matrix_free"
+
+    out = report.make_report(_subset(tmp_path, spoil), tmp_path / "plots", tmp_path / "R.md")
+    assert "row(s) marked ok have no positive time_median_s" in "\n".join(out["notes"])
+    assert out["fidelity"]["matrix_free / jax"]["slope"] == pytest.approx(SLOPE, abs=0.1)
+
+
+def test_all_rows_skipped_still_writes_everything(tmp_path):
+    path = tmp_path / "latest.csv"
+    df = pd.DataFrame([dict.fromkeys(COLUMNS, "")])
+    df = df.assign(engine="explicit", backend="numpy", status="skipped", skip_reason="too big")
+    df.to_csv(path, index=False)
+    out = report.make_report(path, tmp_path / "plots", tmp_path / "REPORT.md")
+    assert out["fidelity"] == {}
+    assert "too big" in Path(out["report"]).read_text()
+
+
+def test_a_failure_leaves_previous_outputs_untouched(tmp_path, monkeypatch):
+    csv = _subset(tmp_path, lambda df: df["engine"] == "matrix_free")
+    plots_dir, report_md = tmp_path / "plots", tmp_path / "REPORT.md"
+    plots_dir.mkdir()
+    for name in report.PLOT_FILES:
+        (plots_dir / name).write_bytes(b"old")
+    report_md.write_text("old report")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(P, "winner_map_figure", boom)  # the last plot, after four are staged
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        report.make_report(csv, plots_dir, report_md)
+    assert all((plots_dir / n).read_bytes() == b"old" for n in report.PLOT_FILES)
+    assert report_md.read_text() == "old report"
+    assert sorted(p.name for p in plots_dir.iterdir()) == sorted(report.PLOT_FILES)
+
+
+def test_winner_map_does_not_time_the_optimal_plan_against_its_twin():
+    frame = pd.DataFrame(
+        {
+            "engine": "e",
+            "backend": "b",
+            "sweep": "crossover",
+            "d_0": 64,
+            "d_L": 4,
+            "status": "ok",
+            "strategy": ["forward", "reverse", "optimal"],
+            "plan_formula": ["J2 (J1)", "(J2 J1)", "(J2 J1)"],
+            "model_macs": [900, 100, 100],
+            # optimal is reverse's plan and happened to time faster: noise, not a winner
+            "time_median_s": [9.0, 1.1, 1.0],
+        }
+    )
+    row = P.winners(frame, ["engine", "backend"]).iloc[0]
+    assert (row["model"], row["measured"], row["gap"]) == ("reverse", "reverse", 1.0)
+    frame.loc[2, "plan_formula"] = "a different plan"
+    row = P.winners(frame, ["engine", "backend"]).iloc[0]
+    assert (row["model"], row["measured"], row["gap"]) == ("reverse", "optimal", 1.0)
+
+
+def test_speedups_pair_optimal_with_each_present_baseline():
+    frame = pd.DataFrame(
+        {
+            "engine": "matrix_free",
+            "backend": "jax",
+            "sweep": "profiles",
+            "profile": "funnel",
+            "scale": "m",
+            "widths": "8-4-2",
+            "status": ["ok", "ok", "ok", "skipped"],
+            "strategy": ["optimal", "forward", "jacrev", "reverse"],
+            "model_macs": [10, 40, 10, 10],
+            "time_median_s": [1.0, 3.0, 2.0, math.nan],
+        }
+    )
+    table = P.speedups(frame, ["engine", "backend"]).set_index("baseline")
+    assert sorted(table.index) == ["forward", "jacrev"]  # reverse was skipped
+    assert table.loc["forward", "measured"] == 3.0
+    assert table.loc["forward", "predicted"] == 4.0
+    assert table.loc["jacrev", "predicted"] == 1.0
