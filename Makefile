@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup test lint typecheck unit bench plots clean
+.PHONY: help setup test lint typecheck unit bench bench-planning plots clean
 
 help:
-	@echo "make bench  - set up .venv and run the benchmark job"
+	@echo "make bench  - set up .venv and run the benchmark job (GRID=tiny|default|full, MEMORY_BUDGET=4GiB)"
 	@echo "make test   - set up .venv, lint, type check and run the tests"
+	@echo "make plots  - draw plots/ and results/REPORT.md from results/latest.csv"
 	@echo "make lint   - ruff (lint + format check) and mypy"
 
 $(STAMP): pyproject.toml
@@ -31,8 +32,14 @@ unit: $(STAMP)
 
 test: lint unit
 
+GRID ?= default
+MEMORY_BUDGET ?=
+
 bench: $(STAMP)
-	$(BIN)/python -m pytest bench -q --benchmark-only
+	$(BIN)/python -m jacobench.harness --grid $(GRID) $(if $(MEMORY_BUDGET),--memory-budget $(MEMORY_BUDGET))
+
+bench-planning: $(STAMP)
+	$(BIN)/python -m pytest bench/bench_planning.py --benchmark-only
 
 plots: $(STAMP)
 	$(BIN)/python -m jacobench.report

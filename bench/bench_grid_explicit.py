@@ -1,0 +1,84 @@
+"""The explicit engine on the grid: multiply() with several bracketings, numpy and JAX.
+
+Per row: plan, guard the memory budget, check the product against the float64 reference, measure
+memory in a pass of its own, then time a blocking call (JAX: compiled beforehand, not timed).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import jacobench as jb
+from jacobench import measure
+
+from .conftest import DTYPE, SEED
+
+STRATEGIES = ("forward", "reverse", "optimal", "balanced")
+BACKENDS = ("numpy", "jax")
+
+
+def _tolerance(ref: np.ndarray, depth: int) -> float:
+    scale = max(1.0, float(np.max(np.abs(ref))))
+    return (1e-4 if DTYPE == "float32" else 1e-10) * scale * max(1, depth)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_explicit(benchmark, config, strategy, backend, row, guard):
+    widths = config.widths
+    plan = jb.plan(widths, strategy)
+    itemsize = np.dtype(DTYPE).itemsize
+    input_bytes = sum(widths[k] * widths[k + 1] for k in range(len(widths) - 1)) * itemsize
+    info = {
+        **row,
+        "engine": "explicit",
+        "backend": backend,
+        "device": measure.device_description(backend),
+        "strategy": strategy,
+        "plan_formula": plan.formula,
+        "model_macs": plan.macs,
+        "model_forward_macs": plan.forward_macs,
+        "model_reverse_macs": plan.reverse_macs,
+        # What the process holds: the products the model counts plus the input Jacobians.
+        "mem_model_bytes": plan.memory_bytes(DTYPE) + input_bytes,
+    }
+    guard(info, info["mem_model_bytes"])
+
+    mats = measure.random_jacobians(widths, DTYPE, SEED)
+    ref = measure.reference_product(widths, SEED)
+    if backend == "numpy":
+        call = lambda: jb.multiply(mats, plan)  # noqa: E731
+        info["compile_s"] = float("nan")
+        info["xla_flops"] = float("nan")
+        # Memory pass: the inputs are copied inside the traced region so they count, as in XLA's
+        # argument bytes.
+        info["mem_measured_bytes"] = measure.tracemalloc_peak(
+            lambda: jb.multiply([m.copy() for m in mats], plan)
+        )
+        info["mem_source"] = "tracemalloc"
+    else:
+        device = jax.devices()[0]
+        args = [jax.device_put(m, device) for m in mats]
+        compiled, info["compile_s"] = measure.compile_jax(lambda ms: jb.multiply(ms, plan), args)
+        call = lambda: jax.block_until_ready(compiled(args))  # noqa: E731
+        info["xla_flops"] = measure.xla_flops(compiled)
+        info["mem_measured_bytes"] = measure.xla_memory_bytes(compiled)
+        info["mem_source"] = "xla_memory_analysis"
+        info["mem_device_peak_bytes"] = measure.device_peak_bytes(call, device)
+
+    out = np.asarray(call())
+    error = float(np.max(np.abs(out.astype(np.float64) - ref)))
+    info["max_abs_error"] = error
+    assert error <= _tolerance(ref, len(widths) - 1), (
+        f"{strategy}/{backend} on {widths}: max abs error {error:.3g} vs the float64 reference"
+    )
+
+    start = time.perf_counter()
+    call()
+    rounds, iterations = measure.choose_rounds(time.perf_counter() - start)
+    benchmark.extra_info.update(info)
+    benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)

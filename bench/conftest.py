@@ -1,0 +1,88 @@
+"""Shared set-up of the benchmark suites: the grid, the memory guard, the skipped-row record.
+
+Options (``make bench`` passes them through ``python -m jacobench.harness``):
+  --grid NAME            which grid of jacobench.grid to run (default: "default")
+  --memory-budget BYTES  skip configurations whose predicted memory exceeds this
+                         (default: half the available memory)
+  --skipped-json PATH    where to write the rows skipped by the memory guard
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import pytest
+
+from jacobench import grid, measure
+from jacobench.units import format_bytes, parse_bytes
+
+# Float64 references need x64; every timed array is given an explicit dtype.
+jax.config.update("jax_enable_x64", True)
+
+DTYPE = "float32"
+SEED = 0
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("jacobench")
+    group.addoption("--grid", default="default", help="benchmark grid (jacobench.grid.GRIDS)")
+    group.addoption("--memory-budget", default=None, help="bytes, e.g. 2GiB; default half of RAM")
+    group.addoption("--skipped-json", default=None, help="write skipped rows here")
+
+
+def pytest_configure(config):
+    config._jacobench_skipped = []
+
+
+def pytest_generate_tests(metafunc):
+    if "config" in metafunc.fixturenames:
+        chosen = grid.configs(metafunc.config.getoption("--grid"))
+        metafunc.parametrize("config", chosen, ids=[c.id for c in chosen])
+
+
+def pytest_sessionfinish(session):
+    path = session.config.getoption("--skipped-json")
+    if path:
+        Path(path).write_text(json.dumps(session.config._jacobench_skipped, indent=1))
+
+
+@pytest.fixture(scope="session")
+def memory_budget(pytestconfig):
+    given = pytestconfig.getoption("--memory-budget")
+    return measure.default_memory_budget() if given is None else parse_bytes(given)
+
+
+@pytest.fixture
+def row(config):
+    """The descriptive half of a result row; the suite adds its measurements."""
+    w = config.widths
+    return {
+        "sweep": config.sweep,
+        "profile": config.profile,
+        "scale": config.scale,
+        "widths": "-".join(map(str, w)),
+        "depth": len(w) - 1,
+        "d_0": w[0],
+        "d_L": w[-1],
+        "dtype": DTYPE,
+    }
+
+
+@pytest.fixture
+def guard(pytestconfig, memory_budget):
+    """Skip (and record) a row whose predicted memory exceeds the budget, before allocating."""
+
+    def check(info: dict, predicted_bytes: int) -> None:
+        if predicted_bytes > memory_budget:
+            reason = (
+                f"predicted memory {format_bytes(predicted_bytes)} exceeds the budget "
+                f"{format_bytes(memory_budget)}"
+            )
+            pytestconfig._jacobench_skipped.append(
+                {**info, "status": "skipped", "skip_reason": reason}
+            )
+            pytest.skip(reason)
+
+    return check

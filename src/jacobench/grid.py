@@ -1,0 +1,175 @@
+"""Benchmark grids: which width profiles the harness measures, as pure data.
+
+A grid is a list of :class:`Config` rows (one chain of widths each, in one sweep); the benchmark
+suites in ``bench/`` run every strategy of an engine on every config. Nothing here touches arrays
+or clocks.
+
+Sweeps:
+
+* ``profiles``: width shapes at a few scales -- funnel (wide to narrow), expanding, constant,
+  hourglass (wide, narrow, wide), diamond (narrow, wide, narrow) and random (seeded).
+* ``crossover``: fixed depth and interior width, a 2-D grid of ``(d_0, d_L)`` whose ratio
+  ``d_0 / d_L`` runs from 1/64 to 64: where forward and reverse mode trade places.
+* ``depth``: fixed width, ``L`` from 1 upwards: cost and memory grow with depth.
+
+Example:
+    >>> profile_widths("hourglass", wide=8, narrow=2, depth=4)
+    (8, 8, 2, 8, 8)
+    >>> profile_widths("funnel", wide=64, narrow=4, depth=4)
+    (64, 32, 16, 8, 4)
+    >>> len(configs("default")) > len(configs("tiny"))
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import JacobenchError
+
+__all__ = ["GRIDS", "PROFILES", "Config", "configs", "profile_widths"]
+
+PROFILES = ("funnel", "expanding", "constant", "hourglass", "diamond", "random")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One chain to measure.
+
+    Attributes:
+        sweep: ``"profiles"``, ``"crossover"`` or ``"depth"``.
+        profile: The width profile's name (``"crossover"`` / ``"depth"`` in those sweeps).
+        scale: A short label of the size within the sweep, e.g. ``"s"`` or ``"d0=8,dL=512"``.
+        widths: ``(d_0, ..., d_L)``.
+    """
+
+    sweep: str
+    profile: str
+    scale: str
+    widths: tuple[int, ...]
+
+    @property
+    def id(self) -> str:
+        """A short, unique, readable test id."""
+        return f"{self.sweep}-{self.profile}-{'-'.join(map(str, self.widths))}"
+
+
+def profile_widths(
+    profile: str, wide: int, narrow: int, depth: int, seed: int = 0
+) -> tuple[int, ...]:
+    """The widths ``d_0 .. d_L`` of a named profile.
+
+    Args:
+        profile: One of :data:`PROFILES`.
+        wide: The largest width.
+        narrow: The smallest width.
+        depth: L, the number of layers (at least 1; hourglass and diamond need at least 2).
+        seed: Seed of the ``random`` profile.
+
+    Returns:
+        A tuple of ``depth + 1`` positive ints.
+
+    Raises:
+        JacobenchError: For an unknown profile or sizes that do not make one.
+
+    Example:
+        >>> profile_widths("diamond", wide=8, narrow=2, depth=4)
+        (2, 8, 8, 8, 2)
+    """
+    if depth < 1 or narrow < 1 or wide < narrow:
+        raise JacobenchError(
+            f"profile sizes must satisfy depth >= 1 and 1 <= narrow <= wide, got "
+            f"depth={depth}, narrow={narrow}, wide={wide}"
+        )
+    n = depth + 1
+    if profile == "funnel":
+        ratio = (narrow / wide) ** (1 / depth)
+        return tuple(max(1, round(wide * ratio**k)) for k in range(n))
+    if profile == "expanding":
+        return profile_widths("funnel", wide, narrow, depth)[::-1]
+    if profile == "constant":
+        return (wide,) * n
+    if profile in ("hourglass", "diamond"):
+        if depth < 2:
+            raise JacobenchError(f"profile {profile!r} needs depth >= 2, got {depth}")
+        outer, inner = (wide, narrow) if profile == "hourglass" else (narrow, wide)
+        if profile == "hourglass":
+            widths = [outer] * n
+            widths[n // 2] = inner
+        else:
+            widths = [inner] * n
+            widths[0] = widths[-1] = outer
+        return tuple(widths)
+    if profile == "random":
+        rng = np.random.default_rng(seed)
+        logs = rng.uniform(math.log(narrow), math.log(wide), size=n)
+        return tuple(round(math.exp(v)) for v in logs)
+    raise JacobenchError(f"unknown profile {profile!r}; valid options are {list(PROFILES)}")
+
+
+def _profiles(scales: dict[str, tuple[int, int]], depth: int) -> list[Config]:
+    out = []
+    for label, (wide, narrow) in scales.items():
+        for name in PROFILES:
+            widths = profile_widths(name, wide, narrow, depth, seed=wide)
+            out.append(Config("profiles", name, label, widths))
+    return out
+
+
+def _crossover(ends: tuple[int, ...], interior: int, depth: int) -> list[Config]:
+    return [
+        Config(
+            "crossover", "crossover", f"d0={d0},dL={dl}", (d0,) + (interior,) * (depth - 1) + (dl,)
+        )
+        for d0 in ends
+        for dl in ends
+    ]
+
+
+def _depth(width: int, depths: tuple[int, ...]) -> list[Config]:
+    return [Config("depth", "depth", f"L={L}", (width,) * (L + 1)) for L in depths]
+
+
+GRIDS: dict[str, list[Config]] = {
+    # A handful of small chains: for tests and quick looks (seconds).
+    "tiny": [
+        *_profiles({"xs": (24, 3)}, depth=3)[:3],
+        *_crossover((2, 16), interior=8, depth=3),
+        *_depth(8, (1, 3)),
+    ],
+    # The default `make bench`: a few minutes on two CPU cores.
+    "default": [
+        *_profiles({"s": (256, 16), "m": (1024, 32)}, depth=4),
+        *_crossover((8, 32, 128, 512), interior=256, depth=4),
+        *_depth(256, (1, 2, 3, 4, 6, 8, 12, 16)),
+    ],
+    # `make bench GRID=full`: larger scales, a finer crossover, deeper chains.
+    "full": [
+        *_profiles({"s": (256, 16), "m": (1024, 32), "l": (2048, 64)}, depth=4),
+        *_profiles({"deep": (1024, 32)}, depth=8),
+        *_crossover((4, 8, 16, 32, 64, 128, 256), interior=256, depth=4),
+        *_crossover((8, 32, 128, 512, 2048), interior=1024, depth=4),
+        *_depth(256, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)),
+        *_depth(1024, (1, 2, 4, 8, 16)),
+    ],
+}
+"""Every named grid."""
+
+
+def configs(grid: str) -> list[Config]:
+    """The configs of a named grid.
+
+    Raises:
+        JacobenchError: For an unknown grid; the message lists the valid ones.
+
+    Example:
+        >>> [c.widths for c in configs("tiny") if c.sweep == "depth"]
+        [(8, 8), (8, 8, 8, 8)]
+    """
+    try:
+        return list(GRIDS[grid])
+    except KeyError:
+        raise JacobenchError(f"unknown grid {grid!r}; valid options are {sorted(GRIDS)}") from None

@@ -1,0 +1,212 @@
+"""The benchmark job behind ``make bench``: run the suites, write the tidy CSV, draw the plots.
+
+``python -m jacobench.harness [--grid default] [--memory-budget 4GiB] [--engine all]`` runs the
+pytest-benchmark suites in ``bench/`` over a grid (see :mod:`jacobench.grid`), keeps their raw JSON,
+builds ``results/<run_id>.csv`` and ``results/latest.csv`` from it, writes the environment sidecar
+``results/<run_id>.json``, then draws the plots and the report. Every file is written through a
+temporary file and a rename, and every run has its own id, so an interrupted run or a second run
+never corrupts what an earlier one wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import grid, measure
+from .errors import JacobenchError
+from .units import format_bytes, parse_bytes
+
+__all__ = ["SUITES", "environment", "main", "new_run_id", "run"]
+
+SUITES = {
+    "explicit": "bench/bench_grid_explicit.py",
+}
+"""The pytest-benchmark suite of each engine, relative to the repository root."""
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "XLA_FLAGS",
+    "JAX_PLATFORMS",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus a random suffix, e.g. ``20261127T001500Z-3f2a``."""
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git(root: Path) -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def environment(run_id: str, grid_name: str, root: Path) -> dict[str, Any]:
+    """What the sidecar JSON records about the machine and the software."""
+    return {
+        "run_id": run_id,
+        "grid": grid_name,
+        "timestamp_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": {
+            "python": platform.python_version(),
+            **{name: _version(name) for name in ("jax", "jaxlib", "numpy", "pandas", "jacobench")},
+        },
+        "platform": platform.platform(),
+        "cpu_model": measure.cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "device": measure.device_description("jax"),
+        "env": {name: os.environ.get(name) for name in THREAD_VARIABLES},
+        "git": _git(root),
+    }
+
+
+def run(
+    *,
+    grid_name: str = "default",
+    engines: Sequence[str] = tuple(SUITES),
+    memory_budget: int | None = None,
+    results_dir: Path = Path("results"),
+    plots_dir: Path = Path("plots"),
+    root: Path = Path("."),
+    plots: bool = True,
+    pytest_args: Sequence[str] = (),
+) -> tuple[int, dict[str, Path]]:
+    """Run the suites and write the results; returns pytest's exit status and the files written."""
+    grid.configs(grid_name)  # fail early on an unknown grid
+    for engine in engines:
+        if engine not in SUITES:
+            raise JacobenchError(f"unknown engine {engine!r}; valid options are {sorted(SUITES)}")
+    budget = measure.default_memory_budget() if memory_budget is None else memory_budget
+    run_id = new_run_id()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    raw_path = results_dir / f"{run_id}.benchmark.json"
+    skipped_path = results_dir / f".{run_id}.skipped.json"
+    suites = [str(root / SUITES[e]) for e in engines]
+    missing = [s for s in suites if not Path(s).is_file()]
+    if missing:
+        raise JacobenchError(
+            f"benchmark suite {missing[0]} not found; run from the jacobench repository root"
+        )
+    print(
+        f"jacobench: run {run_id}, grid {grid_name!r} ({len(grid.configs(grid_name))} chains), "
+        f"engines {', '.join(engines)}, memory budget {format_bytes(budget)}",
+        flush=True,
+    )
+    command = [
+        sys.executable, "-m", "pytest", *suites,
+        "-p", "no:cacheprovider", "-v", "--benchmark-only",
+        f"--grid={grid_name}", f"--memory-budget={budget}", f"--skipped-json={skipped_path}",
+        f"--benchmark-json={raw_path}", "--benchmark-columns=min,median,iqr,rounds",
+        "--benchmark-sort=fullname", *pytest_args,
+    ]  # fmt: skip
+    status = subprocess.call(command, cwd=root)
+    written: dict[str, Path] = {}
+    if not raw_path.exists():
+        print(f"jacobench: the suites wrote no results (pytest exit status {status})")
+        skipped_path.unlink(missing_ok=True)
+        return status or 1, written
+    written["raw"] = raw_path
+    from .tidy import build_frame, load_json, write_atomic  # pandas only when needed
+
+    skipped = load_json(skipped_path) if skipped_path.exists() else []
+    frame = build_frame(load_json(raw_path), skipped, run_id)
+    skipped_path.unlink(missing_ok=True)
+    csv_text = frame.to_csv(index=False)
+    written["csv"] = write_atomic(results_dir / f"{run_id}.csv", csv_text)
+    written["latest"] = write_atomic(results_dir / "latest.csv", csv_text)
+    sidecar = {
+        **environment(run_id, grid_name, root),
+        "memory_budget_bytes": budget,
+        "engines": list(engines),
+        "pytest_exit_status": status,
+        "csv": str(written["csv"]),
+        "raw_json": str(raw_path),
+    }
+    written["sidecar"] = write_atomic(results_dir / f"{run_id}.json", json.dumps(sidecar, indent=2))
+    if plots:
+        from .report import make_report
+
+        made = make_report(written["latest"], plots_dir, results_dir / "REPORT.md")
+        written["report"] = Path(made["report"])
+        written["plots"] = plots_dir
+    return status, written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(
+        prog="python -m jacobench.harness", description="Run the jacobench benchmark job."
+    )
+    parser.add_argument(
+        "--grid",
+        default="default",
+        help=f"one of {sorted(grid.GRIDS)} (default: default)",
+    )
+    parser.add_argument("--engine", choices=[*SUITES, "all"], default="all")
+    parser.add_argument(
+        "--memory-budget",
+        default=None,
+        help="skip configurations predicted to need more, e.g. 4GiB "
+        "(default: half the available memory)",
+    )
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--plots-dir", type=Path, default=Path("plots"))
+    parser.add_argument("--no-plots", action="store_true", help="do not draw plots or the report")
+    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
+    args = parser.parse_args(argv)  # fmt: skip
+    try:
+        budget = None if args.memory_budget is None else parse_bytes(args.memory_budget)
+        engines = list(SUITES) if args.engine == "all" else [args.engine]
+        status, written = run(
+            grid_name=args.grid,
+            engines=engines,
+            memory_budget=budget,
+            results_dir=args.results_dir,
+            plots_dir=args.plots_dir,
+            plots=not args.no_plots,
+            pytest_args=args.pytest_args,
+        )
+    except JacobenchError as exc:
+        print(f"jacobench: error: {exc}", file=sys.stderr)
+        return 2
+    for label, path in written.items():
+        print(f"jacobench: {label:>8}: {path}")
+    if status != 0:
+        print(f"jacobench: some benchmarks failed or errored (pytest exit status {status})")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Measuring helpers for the benchmark suites: inputs, references, compile, memory, rounds.
+
+These run code and read clocks and allocators, so they live apart from the pure cost model. The
+suites in ``bench/`` use them in a fixed order for every row: build inputs, check the strategy
+against a reference, measure memory in a pass of its own, then hand a blocking call to
+pytest-benchmark for timing. Compilation always happens before and outside the timed call.
+
+Example:
+    >>> rounds, iterations = choose_rounds(0.5)
+    >>> rounds, iterations
+    (5, 1)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "available_memory_bytes",
+    "choose_rounds",
+    "compile_jax",
+    "cpu_model",
+    "default_memory_budget",
+    "device_description",
+    "device_peak_bytes",
+    "random_jacobians",
+    "reference_product",
+    "tracemalloc_peak",
+    "xla_flops",
+    "xla_memory_bytes",
+]
+
+
+def random_jacobians(
+    widths: Sequence[int], dtype: Any = "float64", seed: int = 0
+) -> list[np.ndarray]:
+    """Seeded random layer Jacobians ``[J_1, ..., J_L]``, entries ~ N(0, 1/d_{l-1}).
+
+    The scaling keeps products of O(1) size at any depth, so errors can be compared across rows.
+
+    Example:
+        >>> [m.shape for m in random_jacobians((3, 4, 5))]
+        [(4, 3), (5, 4)]
+    """
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])).astype(dtype)
+        for k in range(len(widths) - 1)
+    ]
+
+
+@lru_cache(maxsize=4)
+def reference_product(widths: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """The plain left-to-right product of :func:`random_jacobians` in float64.
+
+    Example:
+        >>> reference_product((2, 2)).shape
+        (2, 2)
+    """
+    mats = random_jacobians(widths, "float64", seed)
+    out = mats[-1]
+    for m in reversed(mats[:-1]):
+        out = out @ m
+    out.setflags(write=False)
+    return out
+
+
+def compile_jax(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """Compile ``jax.jit(fn)`` for ``args`` ahead of time.
+
+    Returns:
+        The compiled executable (call it with ``args``) and the seconds that lowering and
+        compiling took.
+    """
+    import jax
+
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def xla_flops(compiled: Any) -> float:
+    """The compiled executable's ``cost_analysis()`` flops (NaN when XLA does not say).
+
+    XLA counts a multiply-add as two flops.
+    """
+    try:
+        analysis = compiled.cost_analysis()
+    except Exception:  # some backends do not implement it
+        return math.nan
+    if isinstance(analysis, list | tuple):
+        analysis = analysis[0] if analysis else {}
+    value = (analysis or {}).get("flops")
+    return math.nan if value is None else float(value)
+
+
+def xla_memory_bytes(compiled: Any) -> float:
+    """``memory_analysis()``: temp + argument + output - alias bytes (NaN when unavailable)."""
+    try:
+        stats = compiled.memory_analysis()
+    except Exception:  # some backends do not implement it
+        return math.nan
+    if stats is None:
+        return math.nan
+    return float(
+        stats.temp_size_in_bytes
+        + stats.argument_size_in_bytes
+        + stats.output_size_in_bytes
+        - stats.alias_size_in_bytes
+    )
+
+
+def device_peak_bytes(call: Callable[[], Any], device: Any) -> float:
+    """Peak device bytes one call adds, from ``device.memory_stats()`` (NaN where unreported).
+
+    JAX reports memory statistics on GPUs, not on the CPU. The process-wide peak cannot be reset,
+    so the call's own peak is known only when it raises that peak: then it is the new peak minus
+    the bytes in use before the call (the live inputs). Otherwise NaN is returned rather than a
+    guess.
+    """
+    before = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if not before or "peak_bytes_in_use" not in before:
+        return math.nan
+    call()
+    after = device.memory_stats()
+    if after["peak_bytes_in_use"] <= before["peak_bytes_in_use"]:
+        return math.nan
+    return float(after["peak_bytes_in_use"] - before["bytes_in_use"])
+
+
+def tracemalloc_peak(call: Callable[[], Any]) -> int:
+    """Peak bytes that Python and numpy allocate while ``call()`` runs (``tracemalloc``)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak
+
+
+def choose_rounds(seconds_per_call: float, target_s: float = 0.25) -> tuple[int, int]:
+    """Rounds and iterations per round for a call that takes ``seconds_per_call``.
+
+    Each round lasts at least a millisecond (tiny calls are looped), and all rounds together about
+    ``target_s``, with 5 to 50 rounds.
+
+    Example:
+        >>> choose_rounds(1e-5)
+        (50, 100)
+    """
+    per_call = max(seconds_per_call, 1e-7)
+    iterations = min(1000, max(1, math.ceil(1e-3 / per_call)))
+    rounds = min(50, max(5, math.ceil(target_s / (per_call * iterations))))
+    return rounds, iterations
+
+
+def available_memory_bytes() -> int:
+    """Memory available to new allocations (``MemAvailable`` on Linux, else physical memory)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def default_memory_budget() -> int:
+    """Half the available memory: the default limit on a configuration's predicted memory."""
+    return available_memory_bytes() // 2
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as the OS reports it."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_description(backend: str) -> str:
+    """``"cpu"`` for numpy; JAX's default device as ``platform:kind`` otherwise."""
+    if backend == "numpy":
+        return "cpu"
+    import jax
+
+    dev = jax.devices()[0]
+    return dev.platform if dev.platform == "cpu" else f"{dev.platform}:{dev.device_kind}"

@@ -1,0 +1,103 @@
+"""The benchmark job end to end on the tiny grid: CSV, sidecar, memory guard, no overwrites."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from jacobench import harness, tidy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    (results / "earlier.csv").write_text("an earlier run's results\n")
+    # 3 KiB: the tiny grid's smallest chains fit, its widest do not.
+    status, written = harness.run(
+        grid_name="tiny",
+        engines=["explicit"],
+        memory_budget=3 * 1024,
+        results_dir=results,
+        root=ROOT,
+        plots=False,
+        pytest_args=["-q", "-p", "no:randomly"],
+    )
+    return status, written, results
+
+
+def test_the_run_writes_csv_latest_sidecar_and_raw_json(tiny_run):
+    status, written, results = tiny_run
+    assert status == 0
+    assert {"raw", "csv", "latest", "sidecar"} <= set(written)
+    frame = pd.read_csv(written["latest"])
+    assert list(frame.columns[: len(tidy.COLUMNS)]) == list(tidy.COLUMNS)
+    assert written["csv"].read_text() == written["latest"].read_text()
+    sidecar = json.loads(written["sidecar"].read_text())
+    for key in (
+        "run_id",
+        "grid",
+        "timestamp_utc",
+        "versions",
+        "cpu_model",
+        "cpu_count",
+        "device",
+        "env",
+        "git",
+        "memory_budget_bytes",
+    ):
+        assert key in sidecar, key
+    assert {"python", "jax", "jaxlib", "numpy"} <= set(sidecar["versions"])
+    assert sidecar["grid"] == "tiny"
+    raw = json.loads(written["raw"].read_text())
+    assert len(raw["benchmarks"]) == (frame["status"] == "ok").sum()
+    assert (results / "earlier.csv").read_text() == "an earlier run's results\n"
+    assert not list(results.glob(".*"))  # no temporary files left behind
+
+
+def test_rows_are_checked_timed_and_costed(tiny_run):
+    frame = pd.read_csv(tiny_run[1]["latest"])
+    ok = frame[frame["status"] == "ok"]
+    assert set(ok["backend"]) == {"numpy", "jax"}
+    assert set(ok["strategy"]) == {"forward", "reverse", "optimal", "balanced"}
+    assert (ok["time_median_s"] > 0).all() and (ok["rounds"] >= 5).all()
+    assert (ok["max_abs_error"] < 1e-4).all()
+    jax_rows = ok[ok["backend"] == "jax"]
+    assert (jax_rows["compile_s"] > 0).all()
+    assert set(jax_rows["mem_source"]) == {"xla_memory_analysis"}
+    # XLA counts two flops per multiply-add (and says nothing for a single layer: no product).
+    costed = jax_rows[jax_rows["model_macs"] > 0]
+    assert (costed["xla_flops"] >= 2 * costed["model_macs"]).all()
+
+
+def test_memory_guard_skips_and_records_without_allocating(tiny_run):
+    frame = pd.read_csv(tiny_run[1]["latest"])
+    skipped = frame[frame["status"] == "skipped"]
+    assert len(skipped) > 0
+    assert (skipped["mem_model_bytes"] > 3 * 1024).all()
+    assert skipped["skip_reason"].str.contains(r"exceeds the budget 3 KiB").all()
+    assert skipped["time_median_s"].isna().all()
+    ok = frame[frame["status"] == "ok"]
+    assert (ok["mem_model_bytes"] <= 3 * 1024).all()
+
+
+def test_two_runs_never_share_files(tiny_run):
+    assert harness.new_run_id() != harness.new_run_id()
+
+
+def test_bad_arguments_give_one_line_and_exit_2():
+    done = subprocess.run(
+        [sys.executable, "-m", "jacobench.harness", "--grid", "huge", "--no-plots"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "jacobench: error: unknown grid 'huge'; valid options are ['default', 'full', 'tiny']"
+    ]
