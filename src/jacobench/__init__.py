@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+from .chain import Chain, Dense, mlp
 from .cost import (
     Tree,
     all_brackets,
@@ -21,20 +22,51 @@ from .cost import (
 )
 from .errors import JacobenchError
 from .explicit import multiply
+from .matrix_free import (
+    MATRIX_FREE_STRATEGIES,
+    MatrixFreeNode,
+    MatrixFreePlan,
+    all_matrix_free_trees,
+    format_matrix_free_tree,
+    get_matrix_free_strategy,
+    jacobian,
+    matrix_free_forward_macs,
+    matrix_free_macs,
+    matrix_free_memory,
+    matrix_free_reverse_macs,
+    optimal_matrix_free_tree,
+    plan_matrix_free,
+)
 from .planners import STRATEGIES, Plan, get_strategy, optimal_tree, plan
 
 __all__ = [
+    "MATRIX_FREE_STRATEGIES",
     "STRATEGIES",
+    "Chain",
+    "Dense",
     "JacobenchError",
+    "MatrixFreeNode",
+    "MatrixFreePlan",
     "Plan",
     "Tree",
     "all_brackets",
+    "all_matrix_free_trees",
+    "format_matrix_free_tree",
     "format_tree",
     "forward_macs",
+    "get_matrix_free_strategy",
     "get_strategy",
+    "jacobian",
+    "matrix_free_forward_macs",
+    "matrix_free_macs",
+    "matrix_free_memory",
+    "matrix_free_reverse_macs",
+    "mlp",
     "multiply",
+    "optimal_matrix_free_tree",
     "optimal_tree",
     "plan",
+    "plan_matrix_free",
     "reverse_macs",
     "schedule",
     "tree_macs",

@@ -1,0 +1,786 @@
+r"""Matrix-free Jacobians of a :class:`~jacobench.chain.Chain`: cost model, planner and executor.
+
+Here the layer Jacobians :math:`J_\ell` (:math:`d_\ell \times d_{\ell-1}`) are not given as
+matrices: a layer is a function, reached only through tangents (JVPs, ``jax.jvp``) and adjoints
+(VJPs, ``jax.vjp``). A *segment* ``i..j`` is the product :math:`J_{j..i} = J_j \cdots J_i`
+(shape :math:`d_j \times d_{i-1}`).
+
+**Cost model** (multiply-adds, MACs; exact Python ints). Assumption: one tangent or one adjoint
+through a dense layer :math:`\ell` costs :math:`c_\ell = d_\ell d_{\ell-1}` MACs; element-wise work
+(activations, their derivatives, biases) is not counted. Write :math:`S(i, j) = \sum_{\ell=i}^{j}
+c_\ell`. Then
+
+* **forward** mode pushes the :math:`d_0` columns of an identity through the whole chain:
+  :math:`d_0\,S(1, L)` MACs (the identity seed's first product is paid, unlike the explicit
+  formulas of :mod:`jacobench.cost`); ``jax.jacfwd`` does the same work;
+* **reverse** mode pulls the :math:`d_L` rows of an identity back through it:
+  :math:`d_L\,S(1, L)` MACs; ``jax.jacrev`` does the same work.
+
+**Plans** (the matrix-free Jacobian chain problem). A plan is a tree of
+:class:`MatrixFreeNode`\ s; segment ``i..j`` is accumulated by one of
+
+* ``tangents``: :math:`d_{i-1}` tangents through ``i..j``, cost :math:`d_{i-1} S(i, j)`;
+* ``adjoints``: :math:`d_j` adjoints through ``i..j``, cost :math:`d_j S(i, j)`;
+* a split after layer ``k`` (``i <= k < j``), then either
+  (a) ``multiply``: accumulate both factors and multiply them, :math:`d_j d_k d_{i-1}` more;
+  (b) ``push``: accumulate :math:`J_{k..i}` and push its :math:`d_{i-1}` columns as tangents
+  through ``k+1..j``, :math:`d_{i-1} S(k+1, j)` more;
+  (c) ``pull``: accumulate :math:`J_{j..k+1}` and pull its :math:`d_j` rows as adjoints back
+  through ``i..k``, :math:`d_j S(i, k)` more.
+
+:func:`optimal_matrix_free_tree` finds the cheapest plan by dynamic programming over segments,
+:math:`O(L^3)`.
+
+**Memory model** (elements; weights and the input ``x`` excluded). A tangent pass through layer
+``l`` with ``t`` tangents holds the activation going in and out and the tangent block going in and
+out, :math:`(1 + t)(d_{l-1} + d_l)`; a pass's peak is the largest over its layers. An adjoint
+pass through ``i..j`` with ``a`` adjoints holds every activation of the segment,
+:math:`\sum_{l=i-1}^{j} d_l`, for the backward pass, plus the adjoint block going in and out, at
+most :math:`a \max_l (d_{l-1} + d_l)`. The result of a node is held until its parent uses it
+(:math:`d_j d_{i-1}` elements). ``push`` and ``pull`` peak at the larger of their child's peak and
+their pass's peak (the seed block is the pass's first block). ``multiply`` holds both factors and
+the result while it runs; of its two children the one giving the lower peak is evaluated first
+(ties: the right one), exactly as in :mod:`jacobench.cost`, and the executor follows that order.
+
+Example:
+    The hourglass ``(1000, 1000, 10, 1000, 1000)`` is cheapest as the two small factors
+    :math:`J_{4..3}` (10 tangents) and :math:`J_{2..1}` (10 adjoints), then one product:
+
+    >>> p = plan_matrix_free((1000, 1000, 10, 1000, 1000))
+    >>> p.formula
+    'jvp(J4 J3) @ vjp(J2 J1)'
+    >>> p.macs, p.forward_macs, round(p.speedup_vs_forward, 1)
+    (30200000, 2020000000, 66.9)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+
+from .chain import Chain
+from .cost import tree_macs, validate_widths
+from .errors import JacobenchError
+from .planners import optimal_tree
+
+__all__ = [
+    "MATRIX_FREE_STRATEGIES",
+    "MatrixFreeNode",
+    "MatrixFreePlan",
+    "all_matrix_free_trees",
+    "format_matrix_free_tree",
+    "get_matrix_free_strategy",
+    "jacobian",
+    "matrix_free_forward_macs",
+    "matrix_free_macs",
+    "matrix_free_memory",
+    "matrix_free_reverse_macs",
+    "optimal_matrix_free_tree",
+    "plan_matrix_free",
+]
+
+Op: TypeAlias = Literal["tangents", "adjoints", "multiply", "push", "pull"]
+
+
+@dataclass(frozen=True)
+class MatrixFreeNode:
+    """One node of a matrix-free plan: how the segment ``lo..hi`` (:math:`J_{hi..lo}`) is made.
+
+    Attributes:
+        op: ``"tangents"`` or ``"adjoints"`` (leaves: identity seeds through ``lo..hi``);
+            ``"multiply"`` (children ``(left, right)``, spans ``k+1..hi`` and ``lo..k``);
+            ``"push"`` (child spans ``lo..k``; its columns are pushed as tangents through
+            ``k+1..hi``); ``"pull"`` (child spans ``k+1..hi``; its rows are pulled as adjoints
+            back through ``lo..k``).
+        lo: First (lowest) layer of the segment.
+        hi: Last (highest) layer of the segment.
+        children: The sub-plans, as described for ``op``.
+
+    Example:
+        >>> seed = MatrixFreeNode("adjoints", 1, 2)
+        >>> format_matrix_free_tree(MatrixFreeNode("push", 1, 4, (seed,)))
+        'jvp(J4 J3, seed=vjp(J2 J1))'
+    """
+
+    op: Op
+    lo: int
+    hi: int
+    children: tuple[MatrixFreeNode, ...] = ()
+
+    @property
+    def split(self) -> int:
+        """``k`` for a split node (the segment is ``lo..k`` then ``k+1..hi``); 0 for a leaf."""
+        if self.op in ("multiply", "pull"):
+            return self.children[-1].hi if self.op == "multiply" else self.children[0].lo - 1
+        if self.op == "push":
+            return self.children[0].hi
+        return 0
+
+
+def _leaf(op: Op, lo: int, hi: int) -> MatrixFreeNode:
+    return MatrixFreeNode(op, lo, hi)
+
+
+def _node(op: str, lo: int, hi: int, k: int, left: Any, right: Any) -> MatrixFreeNode:
+    """Build a split node from the children it uses (``left``: ``k+1..hi``, ``right``: lo..k)."""
+    if op == "multiply":
+        return MatrixFreeNode("multiply", lo, hi, (left, right))
+    if op == "push":
+        return MatrixFreeNode("push", lo, hi, (right,))
+    return MatrixFreeNode("pull", lo, hi, (left,))
+
+
+# --- cost model -------------------------------------------------------------------------------
+
+
+def matrix_free_forward_macs(widths: Sequence[int]) -> int:
+    r"""Multiply-adds of forward mode (``jax.jacfwd``): :math:`d_0 \sum_{l=1}^{L} d_l d_{l-1}`.
+
+    Example:
+        >>> matrix_free_forward_macs((50, 5, 100, 10))  # 50 * (5*50 + 100*5 + 10*100)
+        87500
+    """
+    d = validate_widths(widths)
+    return d[0] * _layer_sum(d, 1, len(d) - 1)
+
+
+def matrix_free_reverse_macs(widths: Sequence[int]) -> int:
+    r"""Multiply-adds of reverse mode (``jax.jacrev``): :math:`d_L \sum_{l=1}^{L} d_l d_{l-1}`.
+
+    Example:
+        >>> matrix_free_reverse_macs((50, 5, 100, 10))  # 10 * (5*50 + 100*5 + 10*100)
+        17500
+    """
+    d = validate_widths(widths)
+    return d[-1] * _layer_sum(d, 1, len(d) - 1)
+
+
+def _layer_sum(d: tuple[int, ...], lo: int, hi: int) -> int:
+    return sum(d[k] * d[k - 1] for k in range(lo, hi + 1))
+
+
+def _tangent_peak(d: tuple[int, ...], lo: int, hi: int, t: int) -> int:
+    return (1 + t) * max(d[k - 1] + d[k] for k in range(lo, hi + 1))
+
+
+def _adjoint_peak(d: tuple[int, ...], lo: int, hi: int, a: int) -> int:
+    return sum(d[lo - 1 : hi + 1]) + a * max(d[k - 1] + d[k] for k in range(lo, hi + 1))
+
+
+def _multiply_peak(peak_l: int, held_l: int, peak_r: int, held_r: int, out: int) -> int:
+    both = held_l + held_r + out
+    right_first = max(peak_r, held_r + peak_l, both)
+    left_first = max(peak_l, held_l + peak_r, both)
+    return min(right_first, left_first)
+
+
+def _right_first(widths: tuple[int, ...], node: MatrixFreeNode) -> bool:
+    """For a multiply node: whether the right (lower-layer) factor is evaluated first."""
+    left, right = node.children
+    _, peak_l = _cost(widths, left)
+    _, peak_r = _cost(widths, right)
+    held_l = widths[left.hi] * widths[left.lo - 1]
+    held_r = widths[right.hi] * widths[right.lo - 1]
+    both = held_l + held_r + widths[node.hi] * widths[node.lo - 1]
+    return max(peak_r, held_r + peak_l, both) <= max(peak_l, held_l + peak_r, both)
+
+
+@lru_cache(maxsize=4096)
+def _cost(d: tuple[int, ...], node: MatrixFreeNode) -> tuple[int, int]:
+    """(MACs, peak memory) of a trusted node, straight from the definitions (no DP tables)."""
+    lo, hi = node.lo, node.hi
+    if node.op == "tangents":
+        return d[lo - 1] * _layer_sum(d, lo, hi), _tangent_peak(d, lo, hi, d[lo - 1])
+    if node.op == "adjoints":
+        return d[hi] * _layer_sum(d, lo, hi), _adjoint_peak(d, lo, hi, d[hi])
+    k = node.split
+    if node.op == "multiply":
+        left, right = node.children
+        macs_l, peak_l = _cost(d, left)
+        macs_r, peak_r = _cost(d, right)
+        peak = _multiply_peak(peak_l, d[hi] * d[k], peak_r, d[k] * d[lo - 1], d[hi] * d[lo - 1])
+        return macs_l + macs_r + d[hi] * d[k] * d[lo - 1], peak
+    macs_c, peak_c = _cost(d, node.children[0])
+    if node.op == "push":
+        t = d[lo - 1]
+        return macs_c + t * _layer_sum(d, k + 1, hi), max(peak_c, _tangent_peak(d, k + 1, hi, t))
+    a = d[hi]
+    return macs_c + a * _layer_sum(d, lo, k), max(peak_c, _adjoint_peak(d, lo, k, a))
+
+
+def validate_matrix_free_tree(tree: object, n_layers: int) -> MatrixFreeNode:
+    """Check that ``tree`` is a well-formed plan for the layers ``1..n_layers``.
+
+    Raises:
+        JacobenchError: If a node is not a :class:`MatrixFreeNode`, has an unknown op, or its
+            children's spans do not fit its own.
+
+    Example:
+        >>> validate_matrix_free_tree(MatrixFreeNode("tangents", 1, 2), 2).op
+        'tangents'
+    """
+    if not isinstance(tree, MatrixFreeNode):
+        raise JacobenchError(
+            f"plan tree {tree!r} is not a MatrixFreeNode, expected e.g. "
+            f"MatrixFreeNode('tangents', 1, {n_layers})"
+        )
+    if (tree.lo, tree.hi) != (1, n_layers):
+        raise JacobenchError(f"plan tree spans layers {tree.lo}..{tree.hi}, expected 1..{n_layers}")
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, MatrixFreeNode):
+            raise JacobenchError(f"plan tree holds {node!r}, expected a MatrixFreeNode")
+        _check_node(node)
+        stack.extend(node.children)
+    return tree
+
+
+def _check_node(node: MatrixFreeNode) -> None:
+    lo, hi, kids = node.lo, node.hi, node.children
+    spans = tuple((c.lo, c.hi) if isinstance(c, MatrixFreeNode) else c for c in kids)
+    arity = {"tangents": 0, "adjoints": 0, "multiply": 2, "push": 1, "pull": 1}
+    if node.op not in arity:
+        raise JacobenchError(
+            f"plan node {node!r} has op {node.op!r}; valid options are {sorted(arity)}"
+        )
+    ok = len(kids) == arity[node.op] and 1 <= lo <= hi
+    if ok and node.op == "multiply":
+        ok = spans[1][0] == lo and spans[0][1] == hi and spans[0][0] == spans[1][1] + 1
+    elif ok and node.op == "push":
+        ok = spans[0][0] == lo and spans[0][1] < hi
+    elif ok and node.op == "pull":
+        ok = spans[0][1] == hi and spans[0][0] > lo
+    if not ok:
+        raise JacobenchError(
+            f"plan node {node.op} over layers {lo}..{hi} has children spanning {list(spans)}; "
+            "expected none for tangents/adjoints, (k+1..hi, lo..k) for multiply, (lo..k,) "
+            "for push and (k+1..hi,) for pull, with lo <= k < hi"
+        )
+
+
+def matrix_free_macs(widths: Sequence[int], tree: MatrixFreeNode) -> int:
+    """Multiply-adds of the plan ``tree`` on the chain ``widths``.
+
+    Example:
+        >>> t = MatrixFreeNode("adjoints", 1, 2)
+        >>> matrix_free_macs((3, 4, 2), t)  # 2 adjoints through 4*3 + 2*4 MACs of layers
+        40
+    """
+    d = validate_widths(widths)
+    return _cost(d, validate_matrix_free_tree(tree, len(d) - 1))[0]
+
+
+def matrix_free_memory(widths: Sequence[int], tree: MatrixFreeNode) -> int:
+    """Peak elements held while the plan ``tree`` runs (weights and ``x`` excluded).
+
+    Example:
+        Reverse on ``(3, 4, 2)`` holds the activations ``3 + 4 + 2`` plus two adjoint blocks of
+        at most ``2 * (4 + 3)`` elements:
+
+        >>> matrix_free_memory((3, 4, 2), MatrixFreeNode("adjoints", 1, 2))
+        23
+    """
+    d = validate_widths(widths)
+    return _cost(d, validate_matrix_free_tree(tree, len(d) - 1))[1]
+
+
+def format_matrix_free_tree(tree: MatrixFreeNode) -> str:
+    """Write a plan as a formula: ``jvp(...)``, ``vjp(...)``, ``A @ B``, ``seed=`` for push/pull.
+
+    ``jvp(J4 J3)`` means :math:`J_4 J_3` accumulated by tangents (identity seed),
+    ``jvp(J4 J3, seed=B)`` the columns of ``B`` pushed through :math:`J_4 J_3`, and
+    ``vjp(J2 J1, seed=A)`` the rows of ``A`` pulled back through :math:`J_2 J_1`.
+
+    Example:
+        >>> left = MatrixFreeNode("tangents", 3, 4)
+        >>> format_matrix_free_tree(MatrixFreeNode("pull", 1, 4, (left,)))
+        'vjp(J2 J1, seed=jvp(J4 J3))'
+    """
+
+    def layers(lo: int, hi: int) -> str:
+        return " ".join(f"J{k}" for k in range(hi, lo - 1, -1))
+
+    def fmt(node: MatrixFreeNode, top: bool) -> str:
+        if node.op == "tangents":
+            return f"jvp({layers(node.lo, node.hi)})"
+        if node.op == "adjoints":
+            return f"vjp({layers(node.lo, node.hi)})"
+        k = node.split
+        if node.op == "push":
+            return f"jvp({layers(k + 1, node.hi)}, seed={fmt(node.children[0], True)})"
+        if node.op == "pull":
+            return f"vjp({layers(node.lo, k)}, seed={fmt(node.children[0], True)})"
+        text = f"{fmt(node.children[0], False)} @ {fmt(node.children[1], False)}"
+        return text if top else f"({text})"
+
+    return fmt(tree, True)
+
+
+# --- planners ---------------------------------------------------------------------------------
+
+
+def all_matrix_free_trees(n_layers: int) -> Iterator[MatrixFreeNode]:
+    """Yield every plan of the grammar for ``n_layers`` layers (for brute-force checks).
+
+    The count grows fast (2, 10, 66, 522, ... for L = 1, 2, 3, 4); keep L small.
+
+    Example:
+        >>> [format_matrix_free_tree(t) for t in all_matrix_free_trees(1)]
+        ['jvp(J1)', 'vjp(J1)']
+    """
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
+        raise JacobenchError(f"number of layers must be a positive integer, got {n_layers!r}")
+    return _all_trees(1, n_layers)
+
+
+def _all_trees(lo: int, hi: int) -> Iterator[MatrixFreeNode]:
+    yield _leaf("tangents", lo, hi)
+    yield _leaf("adjoints", lo, hi)
+    for k in range(lo, hi):
+        rights = list(_all_trees(lo, k))
+        lefts = list(_all_trees(k + 1, hi))
+        for left in lefts:
+            for right in rights:
+                yield MatrixFreeNode("multiply", lo, hi, (left, right))
+        for right in rights:
+            yield MatrixFreeNode("push", lo, hi, (right,))
+        for left in lefts:
+            yield MatrixFreeNode("pull", lo, hi, (left,))
+
+
+def optimal_matrix_free_tree(widths: Sequence[int]) -> MatrixFreeNode:
+    """The cheapest matrix-free plan, by dynamic programming over segments, O(L^3).
+
+    For each segment ``i..j`` (shortest first) it takes the cheapest of tangents, adjoints and,
+    for every split ``k``, multiply / push / pull using the best plans of the two halves. Exact
+    Python ints throughout. Ties on MACs go to the simpler plan (fewer nodes: ``jvp(J2 J1)``
+    rather than the equally costly ``jvp(J2, seed=jvp(J1))``), then to the lower peak memory,
+    then to the first candidate in the order tangents, adjoints, then by ``k`` upwards:
+    multiply, push, pull.
+
+    Args:
+        widths: ``(d_0, ..., d_L)``.
+
+    Returns:
+        A plan with the fewest multiply-adds.
+
+    Example:
+        >>> format_matrix_free_tree(optimal_matrix_free_tree((8, 8, 1, 8, 8)))
+        'jvp(J4 J3) @ vjp(J2 J1)'
+        >>> format_matrix_free_tree(optimal_matrix_free_tree((2, 8, 8, 8)))
+        'jvp(J3 J2 J1)'
+    """
+    d = validate_widths(widths)
+    return _optimal(d)
+
+
+@lru_cache(maxsize=256)
+def _optimal(d: tuple[int, ...]) -> MatrixFreeNode:
+    n = len(d) - 1
+    prefix = [0] * (n + 1)  # prefix[l] = S(1, l)
+    for k in range(1, n + 1):
+        prefix[k] = prefix[k - 1] + d[k] * d[k - 1]
+    acts = [0] * (n + 2)  # acts[l] = d_0 + ... + d_{l-1}
+    for k in range(n + 1):
+        acts[k + 1] = acts[k] + d[k]
+    # pair[i][j] = max_{l=i..j} (d_{l-1} + d_l)
+    pair = [[0] * (n + 1) for _ in range(n + 2)]
+    for i in range(1, n + 1):
+        m = 0
+        for j in range(i, n + 1):
+            m = max(m, d[j - 1] + d[j])
+            pair[i][j] = m
+    # best[i][j] = (macs, nodes, peak, op, k); candidates compare on (macs, nodes, peak)
+    best: list[list[tuple[int, int, int, str, int]]] = [
+        [(0, 0, 0, "", 0)] * (n + 1) for _ in range(n + 2)
+    ]
+    for length in range(1, n + 1):
+        for i in range(1, n - length + 2):
+            j = i + length - 1
+            di, dj = d[i - 1], d[j]
+            s = prefix[j] - prefix[i - 1]
+            out = dj * di
+            choice = (di * s, 1, (1 + di) * pair[i][j], "tangents", 0)
+            cand = (dj * s, 1, acts[j + 1] - acts[i - 1] + dj * pair[i][j], "adjoints", 0)
+            if cand[:3] < choice[:3]:
+                choice = cand
+            for k in range(i, j):
+                macs_l, nodes_l, peak_l, _, _ = best[k + 1][j]
+                macs_r, nodes_r, peak_r, _, _ = best[i][k]
+                dk = d[k]
+                cand = (
+                    macs_l + macs_r + dj * dk * di,
+                    nodes_l + nodes_r + 1,
+                    _multiply_peak(peak_l, dj * dk, peak_r, dk * di, out),
+                    "multiply",
+                    k,
+                )
+                if cand[:3] < choice[:3]:
+                    choice = cand
+                cand = (
+                    macs_r + di * (prefix[j] - prefix[k]),
+                    nodes_r + 1,
+                    max(peak_r, (1 + di) * pair[k + 1][j]),
+                    "push",
+                    k,
+                )
+                if cand[:3] < choice[:3]:
+                    choice = cand
+                cand = (
+                    macs_l + dj * (prefix[k] - prefix[i - 1]),
+                    nodes_l + 1,
+                    max(peak_l, acts[k + 1] - acts[i - 1] + dj * pair[i][k]),
+                    "pull",
+                    k,
+                )
+                if cand[:3] < choice[:3]:
+                    choice = cand
+            best[i][j] = choice
+
+    def build(i: int, j: int) -> MatrixFreeNode:
+        _, _, _, op, k = best[i][j]
+        if op in ("tangents", "adjoints"):
+            return _leaf(op, i, j)  # type: ignore[arg-type]
+        left = build(k + 1, j) if op != "push" else None
+        right = build(i, k) if op != "pull" else None
+        return _node(op, i, j, k, left, right)
+
+    return build(1, n)
+
+
+def _forward(widths: tuple[int, ...]) -> MatrixFreeNode:
+    return _leaf("tangents", 1, len(widths) - 1)
+
+
+def _reverse(widths: tuple[int, ...]) -> MatrixFreeNode:
+    return _leaf("adjoints", 1, len(widths) - 1)
+
+
+def _explicit(widths: tuple[int, ...]) -> MatrixFreeNode:
+    """Each J_l by min(d_{l-1}, d_l) tangents or adjoints, then the explicit optimal bracketing."""
+
+    def build(tree: Any) -> MatrixFreeNode:
+        if not isinstance(tree, tuple):
+            op: Op = "tangents" if widths[tree - 1] <= widths[tree] else "adjoints"
+            return _leaf(op, tree, tree)
+        left, right = build(tree[0]), build(tree[1])
+        return MatrixFreeNode("multiply", right.lo, left.hi, (left, right))
+
+    return build(optimal_tree(widths))
+
+
+Planner = Callable[[tuple[int, ...]], MatrixFreeNode]
+
+MATRIX_FREE_STRATEGIES: dict[str, Planner] = {
+    "forward": _forward,
+    "reverse": _reverse,
+    "optimal": optimal_matrix_free_tree,
+    "explicit": _explicit,
+    "jacfwd": _forward,
+    "jacrev": _reverse,
+}
+"""Every registered matrix-free strategy, by lower-case name.
+
+``jacfwd`` and ``jacrev`` run JAX's own ``jax.jacfwd`` / ``jax.jacrev``; their model cost and memory
+are forward's and reverse's. ``explicit`` materialises each layer Jacobian by the cheaper of
+tangents and adjoints, then multiplies them in the explicit optimal bracketing
+(:func:`jacobench.optimal_tree`).
+"""
+
+_JAX_BASELINES = ("jacfwd", "jacrev")
+
+
+def get_matrix_free_strategy(name: str) -> Planner:
+    """Look up a registered matrix-free strategy by name, case-insensitively.
+
+    Raises:
+        JacobenchError: For an unknown name; the message lists the valid options.
+
+    Example:
+        >>> get_matrix_free_strategy("JacFwd") is MATRIX_FREE_STRATEGIES["jacfwd"]
+        True
+    """
+    key = name.lower() if isinstance(name, str) else name
+    try:
+        return MATRIX_FREE_STRATEGIES[key]
+    except (KeyError, TypeError):
+        raise JacobenchError(
+            f"unknown strategy {name!r}; valid options are {sorted(MATRIX_FREE_STRATEGIES)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class MatrixFreePlan:
+    """How to build the Jacobian of a chain from tangents and adjoints, and what it costs.
+
+    Attributes:
+        widths: ``(d_0, ..., d_L)``.
+        strategy: The registered name that produced the plan, or ``"custom"`` for a given tree.
+        tree: The plan (a :class:`MatrixFreeNode`).
+        macs: Multiply-adds of the plan (exact).
+        peak_memory: Peak elements held while it runs (see the module docstring).
+        forward_macs: :func:`matrix_free_forward_macs` of the widths.
+        reverse_macs: :func:`matrix_free_reverse_macs` of the widths.
+    """
+
+    widths: tuple[int, ...]
+    strategy: str
+    tree: MatrixFreeNode
+    macs: int
+    peak_memory: int
+    forward_macs: int
+    reverse_macs: int
+
+    @property
+    def n_layers(self) -> int:
+        """L, the number of layers."""
+        return len(self.widths) - 1
+
+    @property
+    def formula(self) -> str:
+        """The plan as a formula, e.g. ``jvp(J4 J3) @ vjp(J2 J1)``."""
+        return format_matrix_free_tree(self.tree)
+
+    @property
+    def speedup_vs_forward(self) -> float:
+        """Forward-mode MACs over this plan's MACs."""
+        return self.forward_macs / self.macs
+
+    @property
+    def speedup_vs_reverse(self) -> float:
+        """Reverse-mode MACs over this plan's MACs."""
+        return self.reverse_macs / self.macs
+
+    def memory_bytes(self, dtype: object = "float32") -> int:
+        """Peak memory in bytes for elements of ``dtype`` (anything ``numpy.dtype`` accepts)."""
+        itemsize: int = np.dtype(dtype).itemsize  # type: ignore[call-overload]
+        return self.peak_memory * itemsize
+
+    def __str__(self) -> str:
+        rows = [
+            ("Widths", "-".join(map(str, self.widths))),
+            ("Strategy", self.strategy),
+            ("Formula", self.formula),
+            ("Multiply-adds", f"{self.macs:,}"),
+            ("Forward multiply-adds", f"{self.forward_macs:,}"),
+            ("Reverse multiply-adds", f"{self.reverse_macs:,}"),
+            ("Speedup vs forward", f"{self.speedup_vs_forward:.3g}x"),
+            ("Speedup vs reverse", f"{self.speedup_vs_reverse:.3g}x"),
+            ("Peak memory (elements)", f"{self.peak_memory:,}"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows)
+
+
+def plan_matrix_free(
+    widths: Sequence[int], strategy: str | MatrixFreeNode = "optimal"
+) -> MatrixFreePlan:
+    """Plan the matrix-free Jacobian of a chain with widths ``widths``.
+
+    Args:
+        widths: ``(d_0, ..., d_L)``, positive integers, ``L >= 1``.
+        strategy: A name in :data:`MATRIX_FREE_STRATEGIES` (any case) or a plan tree.
+
+    Returns:
+        A frozen :class:`MatrixFreePlan`; plans are cached, the same request returns the same
+        object.
+
+    Raises:
+        JacobenchError: For bad widths, an unknown strategy or a malformed tree.
+
+    Example:
+        >>> print(plan_matrix_free((6, 6, 1, 6, 6)))
+        Widths:                 6-6-1-6-6
+        Strategy:               optimal
+        Formula:                jvp(J4 J3) @ vjp(J2 J1)
+        Multiply-adds:          120
+        Forward multiply-adds:  504
+        Reverse multiply-adds:  504
+        Speedup vs forward:     4.2x
+        Speedup vs reverse:     4.2x
+        Peak memory (elements): 48
+    """
+    d = validate_widths(widths)
+    if isinstance(strategy, str):
+        get_matrix_free_strategy(strategy)
+        return _plan_named(d, strategy.lower())
+    return _plan_tree(d, validate_matrix_free_tree(strategy, len(d) - 1), "custom")
+
+
+@lru_cache(maxsize=512)
+def _plan_named(widths: tuple[int, ...], name: str) -> MatrixFreePlan:
+    return _plan_tree(widths, MATRIX_FREE_STRATEGIES[name](widths), name)
+
+
+@lru_cache(maxsize=512)
+def _plan_tree(widths: tuple[int, ...], tree: MatrixFreeNode, name: str) -> MatrixFreePlan:
+    macs, peak = _cost(widths, tree)
+    return MatrixFreePlan(
+        widths=widths,
+        strategy=name,
+        tree=tree,
+        macs=macs,
+        peak_memory=peak,
+        forward_macs=matrix_free_forward_macs(widths),
+        reverse_macs=matrix_free_reverse_macs(widths),
+    )
+
+
+def explicit_layer_macs(widths: Sequence[int]) -> int:
+    """MACs of the ``explicit`` strategy: each layer by min(d_{l-1}, d_l) passes, then the product.
+
+    Example:
+        >>> explicit_layer_macs((50, 5, 100, 10))  # 5*250 + 5*500 + 10*1000 + 7,500
+        21250
+    """
+    d = validate_widths(widths)
+    layers = sum(min(d[k - 1], d[k]) * d[k] * d[k - 1] for k in range(1, len(d)))
+    return layers + tree_macs(d, optimal_tree(d))
+
+
+# --- executor ---------------------------------------------------------------------------------
+
+
+def jacobian(chain: Chain, x: Any, strategy: str | MatrixFreePlan = "optimal") -> Any:
+    """The ``(d_L, d_0)`` Jacobian of ``chain`` at ``x``, built by a matrix-free plan.
+
+    Only JVPs and VJPs of the layers are used (``jax.jvp`` / ``jax.vjp``, vmapped over the seed
+    columns or rows); the activations ``x_0 .. x_L`` are computed once, as far as the plan needs
+    them. Works eagerly, inside ``jax.jit`` (the plan is made once, at trace time, from the
+    chain's static widths, and cached) and under ``jax.vmap`` over ``x``.
+
+    Args:
+        chain: The :class:`~jacobench.chain.Chain`.
+        x: A ``(d_0,)`` vector of a floating dtype.
+        strategy: A name in :data:`MATRIX_FREE_STRATEGIES` (any case): ``"optimal"`` (default),
+            ``"forward"``, ``"reverse"``, ``"explicit"``, or JAX's own ``"jacfwd"`` /
+            ``"jacrev"``; or a :class:`MatrixFreePlan` for the chain's widths.
+
+    Returns:
+        The Jacobian as a JAX array of the chain's output dtype.
+
+    Raises:
+        JacobenchError: For an unknown strategy, a plan for other widths, ``x`` of the wrong
+            rank, size or dtype, or a chain whose layers do not produce its stated widths.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jacobench.chain import mlp
+        >>> net = mlp((4, 4, 1, 4, 4), seed=0)
+        >>> x = jnp.linspace(-1.0, 1.0, 4)
+        >>> J = jacobian(net, x)                      # jvp(J4 J3) @ vjp(J2 J1)
+        >>> J.shape, bool(jnp.allclose(J, jax.jacfwd(net)(x), atol=1e-6))
+        ((4, 4), True)
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if not isinstance(chain, Chain):
+        raise JacobenchError(
+            f"chain is {type(chain).__name__}, expected a jacobench.Chain (wrap your layer "
+            "functions with jacobench.Chain(layers, widths))"
+        )
+    if isinstance(strategy, MatrixFreePlan):
+        chosen = strategy
+        if chosen.widths != chain.widths:
+            raise JacobenchError(
+                f"plan is for widths {chosen.widths}, expected the chain's widths {chain.widths}"
+            )
+    else:
+        chosen = plan_matrix_free(chain.widths, strategy)
+    x = jnp.asarray(x)
+    d0 = chain.widths[0]
+    if x.ndim != 1:
+        raise JacobenchError(
+            f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
+            "use jax.vmap for a batch of inputs"
+        )
+    if x.shape[0] != d0:
+        raise JacobenchError(
+            f"x has shape {tuple(x.shape)}, expected ({d0},) from the chain's widths {chain.widths}"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise JacobenchError(
+            f"x has dtype {x.dtype}, expected a floating dtype (Jacobians need real inputs); "
+            "convert it, e.g. x.astype(jnp.float32)"
+        )
+    chain.check_shapes(x.dtype)
+    if chosen.strategy in _JAX_BASELINES:
+        mode = jax.jacfwd if chosen.strategy == "jacfwd" else jax.jacrev
+        return mode(chain)(x)
+    return _Runner(chain, x).run(chosen.tree)
+
+
+class _Runner:
+    """Evaluates a trusted plan tree on a chain at one point, holding activations once."""
+
+    def __init__(self, chain: Chain, x: Any) -> None:
+        self.chain = chain
+        self.d = chain.widths
+        self.acts: dict[int, Any] = {0: x}
+
+    def act(self, index: int) -> Any:
+        """The activation ``x_index``, computed from the highest one known below it."""
+        known = max(k for k in self.acts if k <= index)
+        h = self.acts[known]
+        for k in range(known + 1, index + 1):
+            h = self.chain.layers[k - 1](h)
+            self.acts[k] = h
+        return h
+
+    def segment(self, lo: int, hi: int) -> Callable[[Any], Any]:
+        layers = self.chain.layers[lo - 1 : hi]
+
+        def f(h: Any) -> Any:
+            for layer in layers:
+                h = layer(h)
+            return h
+
+        return f
+
+    def tangents(self, lo: int, hi: int, seed: Any | None) -> Any:
+        """Push the columns of ``seed`` (identity when None) through ``lo..hi``."""
+        import jax
+        import jax.numpy as jnp
+
+        x0 = self.act(lo - 1)
+        f = self.segment(lo, hi)
+        seed = jnp.eye(self.d[lo - 1], dtype=x0.dtype) if seed is None else seed.astype(x0.dtype)
+
+        def push(v: Any) -> Any:
+            return jax.jvp(f, (x0,), (v,))[1]
+
+        return jax.vmap(push, in_axes=1, out_axes=1)(seed)
+
+    def adjoints(self, lo: int, hi: int, seed: Any | None) -> Any:
+        """Pull the rows of ``seed`` (identity when None) back through ``lo..hi``."""
+        import jax
+        import jax.numpy as jnp
+
+        out, pullback = jax.vjp(self.segment(lo, hi), self.act(lo - 1))
+        seed = jnp.eye(self.d[hi], dtype=out.dtype) if seed is None else seed.astype(out.dtype)
+        return jax.vmap(lambda w: pullback(w)[0])(seed)
+
+    def run(self, node: MatrixFreeNode) -> Any:
+        if node.op == "tangents":
+            return self.tangents(node.lo, node.hi, None)
+        if node.op == "adjoints":
+            return self.adjoints(node.lo, node.hi, None)
+        k = node.split
+        if node.op == "push":
+            return self.tangents(k + 1, node.hi, self.run(node.children[0]))
+        if node.op == "pull":
+            return self.adjoints(node.lo, k, self.run(node.children[0]))
+        left, right = node.children
+        if _right_first(self.d, node):
+            b = self.run(right)
+            a = self.run(left)
+        else:
+            a = self.run(left)
+            b = self.run(right)
+        return a @ b
