@@ -143,7 +143,7 @@ GRIDS: dict[str, list[Config]] = {
     # The default `make bench`: a few minutes on two CPU cores.
     "default": [
         *_profiles({"s": (256, 16), "m": (1024, 32)}, depth=4),
-        *_crossover((8, 32, 128, 512), interior=256, depth=4),
+        *_crossover((16, 64, 256, 1024), interior=512, depth=4),
         *_depth(256, (1, 2, 3, 4, 6, 8, 12, 16)),
     ],
     # `make bench GRID=full`: larger scales, a finer crossover, deeper chains.
