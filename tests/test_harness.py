@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import jacobench as jb
 from jacobench import harness, tidy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ def tiny_run(tmp_path_factory):
     # 3 KiB: the tiny grid's smallest chains fit, its widest do not.
     status, written = harness.run(
         grid_name="tiny",
-        engines=["explicit"],
+        engines=["explicit", "matrix_free"],
         memory_budget=3 * 1024,
         results_dir=results,
         root=ROOT,
@@ -62,9 +63,13 @@ def test_the_run_writes_csv_latest_sidecar_and_raw_json(tiny_run):
 def test_rows_are_checked_timed_and_costed(tiny_run):
     frame = pd.read_csv(tiny_run[1]["latest"])
     ok = frame[frame["status"] == "ok"]
-    assert set(ok["backend"]) == {"numpy", "jax"}
-    assert set(ok["strategy"]) == {"forward", "reverse", "optimal", "balanced"}
-    assert (ok["time_median_s"] > 0).all() and (ok["rounds"] >= 5).all()
+    explicit = ok[ok["engine"] == "explicit"]
+    assert set(explicit["backend"]) == {"numpy", "jax"}
+    assert set(explicit["strategy"]) == {"forward", "reverse", "optimal", "balanced"}
+    matrix_free = ok[ok["engine"] == "matrix_free"]
+    assert set(matrix_free["backend"]) == {"jax"}
+    assert set(matrix_free["strategy"]) == set(jb.MATRIX_FREE_STRATEGIES)
+    assert (ok["time_median_s"] > 0).all() and (ok["rounds"] >= 10).all()
     assert (ok["max_abs_error"] < 1e-4).all()
     jax_rows = ok[ok["backend"] == "jax"]
     assert (jax_rows["compile_s"] > 0).all()

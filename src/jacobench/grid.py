@@ -10,7 +10,9 @@ Sweeps:
   hourglass (wide, narrow, wide), diamond (narrow, wide, narrow) and random (seeded).
 * ``crossover``: fixed depth and interior width, a 2-D grid of ``(d_0, d_L)`` whose ratio
   ``d_0 / d_L`` runs from 1/64 to 64: where forward and reverse mode trade places.
-* ``depth``: fixed width, ``L`` from 1 upwards: cost and memory grow with depth.
+* ``depth``: narrow ends (``d_0 = d_L = 4``) around a fixed interior width, ``L`` from 1
+  upwards: cost grows with depth in every mode, memory only in reverse mode, which keeps every
+  activation for the backward pass.
 
 Example:
     >>> profile_widths("hourglass", wide=8, narrow=2, depth=4)
@@ -129,8 +131,12 @@ def _crossover(ends: tuple[int, ...], interior: int, depth: int) -> list[Config]
     ]
 
 
-def _depth(width: int, depths: tuple[int, ...]) -> list[Config]:
-    return [Config("depth", "depth", f"L={L}", (width,) * (L + 1)) for L in depths]
+def _depth(width: int, depths: tuple[int, ...], ends: int = 4) -> list[Config]:
+    # Narrow ends: the Jacobian blocks stay small, so what grows with depth is what each mode must
+    # hold per layer -- reverse mode's stored activations -- not the blocks themselves.
+    return [
+        Config("depth", "depth", f"L={L}", (ends,) + (width,) * (L - 1) + (ends,)) for L in depths
+    ]
 
 
 GRIDS: dict[str, list[Config]] = {
@@ -138,13 +144,13 @@ GRIDS: dict[str, list[Config]] = {
     "tiny": [
         *_profiles({"xs": (24, 3)}, depth=3)[:3],
         *_crossover((2, 16), interior=8, depth=3),
-        *_depth(8, (1, 3)),
+        *_depth(8, (1, 3), ends=2),
     ],
     # The default `make bench`: a few minutes on two CPU cores.
     "default": [
         *_profiles({"s": (256, 16), "m": (1024, 32)}, depth=4),
         *_crossover((16, 64, 256, 1024), interior=512, depth=4),
-        *_depth(256, (1, 2, 3, 4, 6, 8, 12, 16)),
+        *_depth(512, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)),
     ],
     # `make bench GRID=full`: larger scales, a finer crossover, deeper chains.
     "full": [
@@ -152,8 +158,8 @@ GRIDS: dict[str, list[Config]] = {
         *_profiles({"deep": (1024, 32)}, depth=8),
         *_crossover((4, 8, 16, 32, 64, 128, 256), interior=256, depth=4),
         *_crossover((8, 32, 128, 512, 2048), interior=1024, depth=4),
-        *_depth(256, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)),
-        *_depth(1024, (1, 2, 4, 8, 16)),
+        *_depth(512, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)),
+        *_depth(2048, (1, 2, 4, 8, 16, 32)),
     ],
 }
 """Every named grid."""
@@ -167,7 +173,7 @@ def configs(grid: str) -> list[Config]:
 
     Example:
         >>> [c.widths for c in configs("tiny") if c.sweep == "depth"]
-        [(8, 8), (8, 8, 8, 8)]
+        [(2, 2), (2, 8, 8, 2)]
     """
     try:
         return list(GRIDS[grid])

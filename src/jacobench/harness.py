@@ -31,6 +31,7 @@ __all__ = ["SUITES", "environment", "main", "new_run_id", "run"]
 
 SUITES = {
     "explicit": "bench/bench_grid_explicit.py",
+    "matrix_free": "bench/bench_grid_matrix_free.py",
 }
 """The pytest-benchmark suite of each engine, relative to the repository root."""
 

@@ -8,7 +8,7 @@ pytest-benchmark for timing. Compilation always happens before and outside the t
 Example:
     >>> rounds, iterations = choose_rounds(0.5)
     >>> rounds, iterations
-    (5, 1)
+    (10, 1)
 """
 
 from __future__ import annotations
@@ -150,19 +150,19 @@ def tracemalloc_peak(call: Callable[[], Any]) -> int:
     return peak
 
 
-def choose_rounds(seconds_per_call: float, target_s: float = 0.25) -> tuple[int, int]:
+def choose_rounds(seconds_per_call: float, target_s: float = 0.4) -> tuple[int, int]:
     """Rounds and iterations per round for a call that takes ``seconds_per_call``.
 
     Each round lasts at least a millisecond (tiny calls are looped), and all rounds together about
-    ``target_s``, with 5 to 50 rounds.
+    ``target_s``, with 10 to 100 rounds.
 
     Example:
         >>> choose_rounds(1e-5)
-        (50, 100)
+        (100, 100)
     """
     per_call = max(seconds_per_call, 1e-7)
     iterations = min(1000, max(1, math.ceil(1e-3 / per_call)))
-    rounds = min(50, max(5, math.ceil(target_s / (per_call * iterations))))
+    rounds = min(100, max(10, math.ceil(target_s / (per_call * iterations))))
     return rounds, iterations
 
 

@@ -82,6 +82,8 @@ _STYLES: dict[str, tuple[str, str]] = {
 _SPARE_COLOURS = ("#999933", "#44AA99", "#332288", "#AA4499", "#117733", "#888888")
 _SPARE_MARKERS = ("P", "X", "*", "h", "p", "8")
 _ORDER = tuple(_STYLES)
+JAX_BASELINES = ("jacfwd", "jacrev")
+"""JAX's own Jacobian modes: baselines, not strategies of ours."""
 _FIT_COLOUR = "0.15"
 
 Panel = tuple[Hashable, ...]
@@ -782,7 +784,10 @@ def speedup_figure(table: pd.DataFrame, cols: Sequence[str]) -> tuple[Figure, li
 def winners(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     """Per crossover grid point: the strategy the model predicts cheapest and the fastest measured.
 
-    Only strategies measured at that grid point compete. Where the optimal plan *is* forward or
+    Only strategies measured at that grid point compete, and not JAX's own ``jacfwd`` /
+    ``jacrev``: they are baselines that run the same tangents or adjoints as ``forward`` /
+    ``reverse`` (equal model cost), so a race between twins would only map noise; the speedup
+    plot compares against them. Where the optimal plan *is* forward or
     reverse (the same non-empty ``plan_formula``), its row is dropped: it is the same computation,
     and letting two timings of it compete would only pick noise. Model ties go to the first name
     in the order forward, reverse, optimal, balanced, ... so ``optimal`` wins the model map only
@@ -803,6 +808,7 @@ def winners(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     """
     keys = [*cols, "d_0", "d_L"]
     data = _ok(df[df["sweep"] == "crossover"])
+    data = data[~data["strategy"].isin(JAX_BASELINES)]
     if data.empty:
         return pd.DataFrame(columns=[*keys, "model", "measured", "gap"])
     if "plan_formula" in data:

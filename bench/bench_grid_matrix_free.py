@@ -1,0 +1,79 @@
+"""The matrix-free engine on the grid: jacobian() of an mlp chain with every strategy.
+
+Per row: plan, guard the memory budget, check the Jacobian against jax.jacfwd of the same chain in
+float64, read XLA's memory and flop figures, then time the compiled, blocking call (compile time is
+recorded, never timed).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jacobench as jb
+from jacobench import measure
+
+from .conftest import DTYPE, SEED
+
+STRATEGIES = tuple(jb.MATRIX_FREE_STRATEGIES)
+
+
+def _point(d0: int, dtype: str) -> jax.Array:
+    return jnp.asarray(np.random.default_rng(SEED + 1).standard_normal(d0), dtype=dtype)
+
+
+@lru_cache(maxsize=2)
+def _reference(widths: tuple[int, ...]) -> np.ndarray:
+    chain = jb.mlp(widths, activation="tanh", seed=SEED, dtype=jnp.float64)
+    return np.asarray(jax.jit(jax.jacfwd(chain))(_point(widths[0], "float64")))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_matrix_free(benchmark, config, strategy, row, guard):
+    widths = config.widths
+    plan = jb.plan_matrix_free(widths, strategy)
+    itemsize = np.dtype(DTYPE).itemsize
+    info = {
+        **row,
+        "engine": "matrix_free",
+        "backend": "jax",
+        "device": measure.device_description("jax"),
+        "strategy": strategy,
+        "plan_formula": plan.formula,
+        "model_macs": plan.macs,
+        "model_forward_macs": plan.forward_macs,
+        "model_reverse_macs": plan.reverse_macs,
+        # The plan's peak plus the point x (the weights are constants of the compiled function).
+        "mem_model_bytes": plan.memory_bytes(DTYPE) + widths[0] * itemsize,
+    }
+    guard(info, info["mem_model_bytes"])
+
+    chain = jb.mlp(widths, activation="tanh", seed=SEED, dtype=getattr(jnp, DTYPE))
+    device = jax.devices()[0]
+    x = jax.device_put(_point(widths[0], DTYPE), device)
+    compiled, info["compile_s"] = measure.compile_jax(lambda v: jb.jacobian(chain, v, plan), x)
+    call = lambda: jax.block_until_ready(compiled(x))  # noqa: E731
+    info["xla_flops"] = measure.xla_flops(compiled)
+    info["mem_measured_bytes"] = measure.xla_memory_bytes(compiled)
+    info["mem_source"] = "xla_memory_analysis"
+    info["mem_device_peak_bytes"] = measure.device_peak_bytes(call, device)
+
+    ref = _reference(widths)
+    out = np.asarray(call(), dtype=np.float64)
+    error = float(np.max(np.abs(out - ref)))
+    info["max_abs_error"] = error
+    tolerance = 1e-4 * max(1.0, float(np.max(np.abs(ref)))) * max(1, len(widths) - 1)
+    assert error <= tolerance, (
+        f"{strategy} on {widths}: max abs error {error:.3g} vs jax.jacfwd in float64"
+    )
+
+    start = time.perf_counter()
+    call()
+    rounds, iterations = measure.choose_rounds(time.perf_counter() - start)
+    benchmark.extra_info.update(info)
+    benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
