@@ -28,8 +28,13 @@ def _point(d0: int, dtype: str) -> jax.Array:
 
 
 @lru_cache(maxsize=2)
+def _chain(widths: tuple[int, ...], dtype: str) -> jb.Chain:
+    return jb.mlp(widths, activation="tanh", seed=SEED, dtype=dtype)
+
+
+@lru_cache(maxsize=2)
 def _reference(widths: tuple[int, ...]) -> np.ndarray:
-    chain = jb.mlp(widths, activation="tanh", seed=SEED, dtype=jnp.float64)
+    chain = _chain(widths, "float64")
     return np.asarray(jax.jit(jax.jacfwd(chain))(_point(widths[0], "float64")))
 
 
@@ -53,7 +58,7 @@ def test_matrix_free(benchmark, config, strategy, row, guard):
     }
     guard(info, info["mem_model_bytes"])
 
-    chain = jb.mlp(widths, activation="tanh", seed=SEED, dtype=getattr(jnp, DTYPE))
+    chain = _chain(widths, DTYPE)
     device = jax.devices()[0]
     x = jax.device_put(_point(widths[0], DTYPE), device)
     compiled, info["compile_s"] = measure.compile_jax(lambda v: jb.jacobian(chain, v, plan), x)

@@ -5,6 +5,9 @@ Options (``make bench`` passes them through ``python -m jacobench.harness``):
   --memory-budget BYTES  skip configurations whose predicted memory exceeds this
                          (default: half the available memory)
   --skipped-json PATH    where to write the rows skipped by the memory guard
+  --matmul-precision P   JAX's default matmul precision (default: "highest", true float32; on
+                         GPUs JAX's own default multiplies float32 in TF32, which fails the
+                         float32 accuracy check; pass "default" to time that)
 """
 
 from __future__ import annotations
@@ -30,10 +33,18 @@ def pytest_addoption(parser):
     group.addoption("--grid", default="default", help="benchmark grid (jacobench.grid.GRIDS)")
     group.addoption("--memory-budget", default=None, help="bytes, e.g. 2GiB; default half of RAM")
     group.addoption("--skipped-json", default=None, help="write skipped rows here")
+    group.addoption(
+        "--matmul-precision",
+        default="highest",
+        choices=["default", "high", "highest"],
+        help="jax_default_matmul_precision for the timed calls",
+    )
 
 
 def pytest_configure(config):
     config._jacobench_skipped = []
+    precision = config.getoption("--matmul-precision")
+    jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
 
 
 def pytest_generate_tests(metafunc):
@@ -55,10 +66,11 @@ def memory_budget(pytestconfig):
 
 
 @pytest.fixture
-def row(config):
+def row(config, pytestconfig):
     """The descriptive half of a result row; the suite adds its measurements."""
     w = config.widths
     return {
+        "matmul_precision": pytestconfig.getoption("--matmul-precision"),
         "sweep": config.sweep,
         "profile": config.profile,
         "scale": config.scale,

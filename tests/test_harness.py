@@ -104,5 +104,40 @@ def test_bad_arguments_give_one_line_and_exit_2():
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "jacobench: error: unknown grid 'huge'; valid options are ['default', 'full', 'tiny']"
+        "jacobench: error: unknown grid 'huge'; valid options are ['default', 'full', 'large', 'tiny']"
     ]
+
+
+def test_a_run_that_measures_nothing_writes_nothing(tmp_path):
+    (tmp_path / "latest.csv").write_text("earlier results\n")
+    status, written = harness.run(
+        grid_name="tiny",
+        engines=["explicit"],
+        results_dir=tmp_path,
+        root=ROOT,
+        plots=False,
+        pytest_args=["-q", "-k", "no_test_has_this_name"],
+    )
+    assert status != 0 and written == {}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.csv"]
+    assert (tmp_path / "latest.csv").read_text() == "earlier results\n"
+
+
+def test_a_stopped_run_leaves_earlier_results_intact(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "latest.csv").write_text("earlier results\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jacobench.harness", "--grid", "default", "--no-plots",
+         "--results-dir", str(tmp_path), "--", "-q"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".*.part")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the suites are running now
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.csv"]
+    assert (tmp_path / "latest.csv").read_text() == "earlier results\n"

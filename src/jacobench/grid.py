@@ -161,6 +161,13 @@ GRIDS: dict[str, list[Config]] = {
         *_depth(512, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)),
         *_depth(2048, (1, 2, 4, 8, 16, 32)),
     ],
+    # `make bench GRID=large`: for accelerators, where the default grid's chains take only tens of
+    # microseconds and time is launch latency, not multiply-adds. Too slow for a laptop CPU.
+    "large": [
+        *_profiles({"xl": (4096, 128)}, depth=4),
+        *_crossover((128, 1024, 8192), interior=2048, depth=4),
+        *_depth(4096, (1, 2, 4, 8)),
+    ],
 }
 """Every named grid."""
 

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -113,6 +114,9 @@ def run(
     run_id = new_run_id()
     results_dir.mkdir(parents=True, exist_ok=True)
     raw_path = results_dir / f"{run_id}.benchmark.json"
+    # pytest-benchmark opens its JSON file when it starts: let it write to a hidden name, and
+    # give the file its real name only once the suites have finished.
+    raw_part = results_dir / f".{run_id}.benchmark.json.part"
     skipped_path = results_dir / f".{run_id}.skipped.json"
     suites = [str(root / SUITES[e]) for e in engines]
     missing = [s for s in suites if not Path(s).is_file()]
@@ -129,21 +133,25 @@ def run(
         sys.executable, "-m", "pytest", *suites,
         "-p", "no:cacheprovider", "-v", "--benchmark-only",
         f"--grid={grid_name}", f"--memory-budget={budget}", f"--skipped-json={skipped_path}",
-        f"--benchmark-json={raw_path}", "--benchmark-columns=min,median,iqr,rounds",
+        f"--benchmark-json={raw_part}", "--benchmark-columns=min,median,iqr,rounds",
         "--benchmark-sort=fullname", *pytest_args,
     ]  # fmt: skip
-    status = subprocess.call(command, cwd=root)
-    written: dict[str, Path] = {}
-    if not raw_path.exists():
-        print(f"jacobench: the suites wrote no results (pytest exit status {status})")
-        skipped_path.unlink(missing_ok=True)
-        return status or 1, written
-    written["raw"] = raw_path
     from .tidy import build_frame, load_json, write_atomic  # pandas only when needed
 
-    skipped = load_json(skipped_path) if skipped_path.exists() else []
-    frame = build_frame(load_json(raw_path), skipped, run_id)
-    skipped_path.unlink(missing_ok=True)
+    written: dict[str, Path] = {}
+    try:
+        status = _call(command, root)
+        raw = load_json(raw_part) if raw_part.exists() and raw_part.stat().st_size else {}
+        skipped = load_json(skipped_path) if skipped_path.exists() else []
+        if not raw.get("benchmarks") and not skipped:
+            print(f"jacobench: the suites wrote no results (pytest exit status {status})")
+            return status or 1, written
+        os.replace(raw_part, raw_path)
+    finally:
+        raw_part.unlink(missing_ok=True)
+        skipped_path.unlink(missing_ok=True)
+    written["raw"] = raw_path
+    frame = build_frame(raw, skipped, run_id)
     csv_text = frame.to_csv(index=False)
     written["csv"] = write_atomic(results_dir / f"{run_id}.csv", csv_text)
     written["latest"] = write_atomic(results_dir / "latest.csv", csv_text)
@@ -163,6 +171,24 @@ def run(
         written["report"] = Path(made["report"])
         written["plots"] = plots_dir
     return status, written
+
+
+def _call(command: Sequence[str], cwd: Path) -> int:
+    """Run the suites; if this process is stopped, stop them too (no orphan writes files later)."""
+    proc = subprocess.Popen(command, cwd=cwd)
+    try:
+        return proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the clean-up above
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true", help="do not draw plots or the report")
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     args = parser.parse_args(argv)  # fmt: skip
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         budget = None if args.memory_budget is None else parse_bytes(args.memory_budget)
         engines = list(SUITES) if args.engine == "all" else [args.engine]

@@ -18,7 +18,7 @@ import os
 import platform
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -40,38 +40,53 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=2)
 def random_jacobians(
-    widths: Sequence[int], dtype: Any = "float64", seed: int = 0
-) -> list[np.ndarray]:
-    """Seeded random layer Jacobians ``[J_1, ..., J_L]``, entries ~ N(0, 1/d_{l-1}).
+    widths: tuple[int, ...], dtype: Any = "float64", seed: int = 0
+) -> tuple[np.ndarray, ...]:
+    """Seeded random layer Jacobians ``(J_1, ..., J_L)``, entries ~ N(0, 1/d_{l-1}).
 
     The scaling keeps products of O(1) size at any depth, so errors can be compared across rows.
+    The arrays are read-only and cached: every strategy of a row set shares one draw.
 
     Example:
         >>> [m.shape for m in random_jacobians((3, 4, 5))]
         [(4, 3), (5, 4)]
     """
     rng = np.random.default_rng(seed)
-    return [
-        (rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])).astype(dtype)
-        for k in range(len(widths) - 1)
-    ]
+    mats = []
+    for k in range(len(widths) - 1):
+        m = (rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])).astype(dtype)
+        m.setflags(write=False)
+        mats.append(m)
+    return tuple(mats)
 
 
 @lru_cache(maxsize=4)
 def reference_product(widths: tuple[int, ...], seed: int = 0) -> np.ndarray:
     """The plain left-to-right product of :func:`random_jacobians` in float64.
 
+    Computed with JAX on its default device (a GPU where there is one, so wide reference chains
+    stay quick) at the highest matmul precision when ``jax_enable_x64`` is on; with numpy
+    otherwise.
+
     Example:
         >>> reference_product((2, 2)).shape
         (2, 2)
     """
-    mats = random_jacobians(widths, "float64", seed)
-    out = mats[-1]
-    for m in reversed(mats[:-1]):
-        out = out @ m
-    out.setflags(write=False)
-    return out
+    import jax
+    import jax.numpy as jnp
+
+    mats: list[Any] = list(random_jacobians(widths, "float64", seed))
+    if bool(getattr(jax.config, "jax_enable_x64", False)):
+        mats = [jnp.asarray(m) for m in mats]
+    with jax.default_matmul_precision("highest"):
+        out = mats[-1]
+        for m in reversed(mats[:-1]):
+            out = out @ m
+    result = np.asarray(out, dtype=np.float64)
+    result.setflags(write=False)
+    return result
 
 
 def compile_jax(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
