@@ -34,7 +34,9 @@ from .matrix_free import (
     matrix_free_macs,
     matrix_free_memory,
     matrix_free_reverse_macs,
+    min_matrix_free_peak,
     optimal_matrix_free_tree,
+    optimal_matrix_free_tree_within,
     plan_matrix_free,
 )
 from .planners import STRATEGIES, Plan, get_strategy, optimal_tree, plan
@@ -61,9 +63,11 @@ __all__ = [
     "matrix_free_macs",
     "matrix_free_memory",
     "matrix_free_reverse_macs",
+    "min_matrix_free_peak",
     "mlp",
     "multiply",
     "optimal_matrix_free_tree",
+    "optimal_matrix_free_tree_within",
     "optimal_tree",
     "plan",
     "plan_matrix_free",

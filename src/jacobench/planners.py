@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -386,7 +387,7 @@ def plan(
         the smallest budget that fits is 128 bytes (128 B)
     """
     d = validate_widths(widths)
-    element = _FLOAT32 if isinstance(dtype, str) and dtype == "float32" else resolve_dtype(dtype)
+    element = _element_of(dtype)
     if isinstance(strategy, str):
         get_strategy(strategy)
         base = _plan_named(d, strategy.lower())
@@ -402,8 +403,28 @@ def plan(
         what, need = "no bracketing fits", min_peak_memory(d) * element.itemsize
     else:
         what, need = f"strategy {base.strategy!r} does not fit", base.memory_bytes(element)
-    raise JacobenchError(
-        f"{what} widths {d} in the memory budget of {budget_bytes:,} bytes "
+    raise _no_fit_error(what, d, budget_bytes, element, need)
+
+
+def _element_of(dtype: object) -> np.dtype[Any]:
+    """The dtype that turns a byte budget into elements (float32 without a lookup)."""
+    return _FLOAT32 if isinstance(dtype, str) and dtype == "float32" else resolve_dtype(dtype)
+
+
+def _no_fit_error(
+    what: str, widths: tuple[int, ...], budget_bytes: int, element: np.dtype[Any], need: int
+) -> JacobenchError:
+    """The error for a plan that does not fit a budget; both engines word it this way.
+
+    Args:
+        what: The subject, e.g. ``"no bracketing fits"`` or ``"strategy 'forward' does not fit"``.
+        widths: The chain's widths.
+        budget_bytes: The budget, in bytes.
+        element: The element type the budget was read with.
+        need: The smallest budget that fits, in bytes (printed rounded up).
+    """
+    return JacobenchError(
+        f"{what} widths {widths} in the memory budget of {budget_bytes:,} bytes "
         f"({format_bytes(budget_bytes)}) with {element.name} elements; "
         f"the smallest budget that fits is {need:,} bytes ({format_bytes(need, round_up=True)})"
     )
