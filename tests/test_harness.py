@@ -104,7 +104,8 @@ def test_bad_arguments_give_one_line_and_exit_2():
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "jacobench: error: unknown grid 'huge'; valid options are ['default', 'full', 'large', 'tiny']"
+        "jacobench: error: unknown grid 'huge'; "
+        "valid options are ['default', 'full', 'large', 'tiny']"
     ]
 
 
