@@ -32,11 +32,6 @@ def plan_json(argv, capsys):
     return json.loads(out)
 
 
-@pytest.fixture
-def no_matrix_free(monkeypatch):
-    monkeypatch.setattr(cli, "_matrix_free_planner", lambda: None)
-
-
 @pytest.mark.parametrize(
     ("widths", "dtype", "size"),
     [
@@ -79,7 +74,7 @@ def test_json_matches_plan(capsys):
     widths = (1000, 1000, 10, 1000, 1000)
     report = plan_json(["plan", *map(str, widths), "--dtype", "float64"], capsys)
     assert set(report) == {
-        "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "matrix_free", "notes",
+        "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "matrix_free",
     }  # fmt: skip
     assert report["widths"] == list(widths)
     assert (report["dtype"], report["itemsize"], report["memory_budget_bytes"]) == (
@@ -87,7 +82,7 @@ def test_json_matches_plan(capsys):
         8,
         None,
     )
-    assert report["matrix_free"] is None and report["notes"] == []
+    assert report["matrix_free"] is None
     assert [row["strategy"] for row in report["explicit"]] == ["forward", "reverse", "optimal"]
     for row in report["explicit"]:
         p = jb.plan(widths, row["strategy"])
@@ -104,9 +99,9 @@ def test_json_matches_plan(capsys):
         }
 
 
-def test_budget_row_and_text(capsys, no_matrix_free):
+def test_budget_row_and_text(capsys):
     widths = ["2", "1", "2", "6"]  # reverse: 24 MACs, 18 elements; forward: 28 MACs, 16
-    status, out, err = run(["plan", *widths, "--memory-budget", "64B"], capsys)
+    status, out, err = run(["plan", *widths, "--memory-budget", "64B", "--explicit"], capsys)
     assert (status, err) == (0, "")
     assert "memory budget: 64 bytes (64 B)" in out
     rows = {line.split("  ")[0].strip(): line.split() for line in out.splitlines()}
@@ -115,11 +110,8 @@ def test_budget_row_and_text(capsys, no_matrix_free):
         rows["optimal within budget"][3:5] == ["28", "64"]
         and rows["optimal within budget"][-1] == "yes"
     )
-    assert "optimal: (J3 J2) J1" in out and "optimal within budget: J3 (J2 J1)" in out
-    assert out.splitlines()[-1] == (
-        "note: matrix-free plans are left out: this version of jacobench has no "
-        "jacobench.plan_matrix_free yet"
-    )
+    assert "optimal: (J3 J2) J1" in out
+    assert out.splitlines()[-1] == "optimal within budget: J3 (J2 J1)"
     report = plan_json(["plan", *widths, "--memory-budget", "64B"], capsys)
     within = report["explicit"][-1]
     assert within["strategy"] == "optimal_within_budget"
@@ -201,36 +193,20 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert "Traceback" not in err
 
 
-def test_matrix_free_alone_needs_the_engine(capsys, no_matrix_free):
-    status, _, err = run(["plan", "3", "4", "--matrix-free"], capsys)
-    assert status == 2
-    assert err == (
-        "jacobench: error: --matrix-free needs jacobench.plan_matrix_free, which this version of "
-        "jacobench does not have yet; use --explicit\n"
-    )
-
-
-def test_a_matrix_free_planner_gets_its_own_section(monkeypatch, capsys):
-    # Stand-ins for jacobench.plan_matrix_free: anything returning plan-like objects fits.
-    monkeypatch.setattr(cli, "_matrix_free_planner", lambda: lambda w, s: jb.plan(w, s))
-    status, out, _ = run(
-        ["plan", "50", "5", "100", "10", "--matrix-free", "--memory-budget", "1GB"], capsys
-    )
-    assert status == 0
-    assert out.startswith(
-        "Matrix-free (Jacobian-vector and vector-Jacobian products): widths 50-5-100-10"
-    )
-    assert "Explicit" not in out
-    assert out.splitlines()[-1] == (
-        "note: matrix-free planning takes no memory budget yet: its rows only say whether they fit"
-    )
-    monkeypatch.setattr(cli, "_matrix_free_planner", lambda: jb.plan)  # takes memory_budget=
+def test_both_engines_plan_within_the_budget(capsys):
+    widths = (1000, 1000, 10, 1000, 1000)
+    status, out, err = run(["plan", *map(str, widths), "--memory-budget", "5MB"], capsys)
+    assert (status, err) == (0, "")
+    assert out.count("memory budget: 5,000,000 bytes (4.77 MiB)") == 2
     report = json.loads(
-        run(["plan", "50", "5", "100", "10", "--memory-budget", "1GB", "--json"], capsys)[1]
+        run(["plan", *map(str, widths), "--memory-budget", "5MB", "--json"], capsys)[1]
     )
-    assert report["notes"] == []
-    assert report["matrix_free"] == report["explicit"]
-    assert report["matrix_free"][-1]["strategy"] == "optimal_within_budget"
+    for key, planner in [("explicit", jb.plan), ("matrix_free", jb.plan_matrix_free)]:
+        within = report[key][-1]
+        p = planner(widths, memory_budget=5_000_000)
+        assert within["strategy"] == "optimal_within_budget" and within["fits_budget"]
+        assert (within["macs"], within["formula"]) == (p.macs, p.formula)
+        assert f"optimal within budget: {p.formula}" in out
 
 
 def test_bench_and_plot_forward_their_arguments(monkeypatch, capsys):

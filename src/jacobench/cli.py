@@ -9,9 +9,9 @@ Usage::
 
 ``jacobench plan`` prints, for forward, reverse and optimal (and "optimal within budget" when a
 budget is given), the multiply-adds, the peak memory (bytes and binary units for ``--dtype``) and
-the speedup over forward and over reverse, for explicit layer Jacobians and, where this version
-has it, the matrix-free engine (both by default); then the optimal bracketing as a formula.
-The numbers are those of :func:`jacobench.plan` (and ``jacobench.plan_matrix_free``).
+the speedup over forward and over reverse, for explicit layer Jacobians and for the matrix-free
+engine (both by default); then the optimal plan as a formula. The numbers are those of
+:func:`jacobench.plan` and :func:`jacobench.plan_matrix_free`.
 
 With ``--json`` it prints the same as one JSON object whose keys are stable:
 
@@ -23,8 +23,7 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "itemsize": 4,                      # bytes per element
       "memory_budget_bytes": null | int,  # --memory-budget, parsed
       "explicit": null | [ROW, ...],      # null when not asked for
-      "matrix_free": null | [ROW, ...],   # null when not asked for or not available (see notes)
-      "notes": [str, ...]                 # what was left out, and why
+      "matrix_free": null | [ROW, ...]    # null when not asked for
     }
 
     ROW = {
@@ -35,7 +34,7 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "peak_memory_human": str,           # e.g. "7.63 MiB"
       "speedup_vs_forward": float | null, # forward's multiply-adds over this row's
       "speedup_vs_reverse": float | null, # (null only if not finite)
-      "formula": str,                     # the bracketing, e.g. "(J4 J3) (J2 J1)"
+      "formula": str,                     # the plan, e.g. "(J4 J3) (J2 J1)", "jvp(J2 J1)"
       "fits_budget": bool | null          # null without a budget
     }
 
@@ -58,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import json
 import math
 import sys
@@ -68,6 +66,7 @@ from typing import Any, NoReturn, Protocol
 import numpy as np
 
 from .errors import JacobenchError
+from .matrix_free import plan_matrix_free
 from .planners import plan
 from .units import format_bytes, parse_bytes, resolve_dtype
 
@@ -101,18 +100,7 @@ class PlanLike(Protocol):
 
 
 Planner = Callable[..., PlanLike]
-
-
-def _matrix_free_planner() -> Planner | None:
-    """``jacobench.plan_matrix_free`` where this version has it (issue 3), else None.
-
-    This is the one place the command looks for the matrix-free engine: once
-    ``jacobench.plan_matrix_free`` exists, ``jacobench plan`` shows its section. If it accepts
-    ``memory_budget=`` and ``dtype=`` like :func:`jacobench.plan`, the section also gets an
-    "optimal within budget" row.
-    """
-    found = getattr(importlib.import_module("jacobench"), "plan_matrix_free", None)
-    return found if callable(found) else None
+"""An engine's planner: :func:`jacobench.plan` or :func:`jacobench.plan_matrix_free`."""
 
 
 def plan_rows(
@@ -158,14 +146,13 @@ def _finite(x: float) -> float | None:
 
 def _section(
     planner: Planner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
-) -> tuple[list[dict[str, Any]], bool]:
-    """Rows of one engine, and whether it could plan within the budget."""
+) -> list[dict[str, Any]]:
+    """Rows of one engine: forward, reverse, optimal and, with a budget, optimal within it."""
     plans: list[tuple[str, PlanLike]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
-    budgeted = budget is not None and "memory_budget" in inspect.signature(planner).parameters
-    if budgeted:
+    if budget is not None:
         within = planner(widths, "optimal", memory_budget=budget, dtype=dtype)
         plans.append(("optimal_within_budget", within))
-    return plan_rows(plans, dtype, budget), budgeted
+    return plan_rows(plans, dtype, budget)
 
 
 def _plan_report(
@@ -179,29 +166,11 @@ def _plan_report(
         "memory_budget_bytes": budget,
         "explicit": None,
         "matrix_free": None,
-        "notes": [],
     }
     if engines in ("both", "explicit"):
-        report["explicit"], _ = _section(plan, widths, dtype, budget)
+        report["explicit"] = _section(plan, widths, dtype, budget)
     if engines in ("both", "matrix_free"):
-        planner = _matrix_free_planner()
-        if planner is None and engines == "matrix_free":
-            raise JacobenchError(
-                "--matrix-free needs jacobench.plan_matrix_free, which this version of jacobench "
-                "does not have yet; use --explicit"
-            )
-        if planner is None:
-            report["notes"].append(
-                "matrix-free plans are left out: this version of jacobench has no "
-                "jacobench.plan_matrix_free yet"
-            )
-        else:
-            report["matrix_free"], budgeted = _section(planner, widths, dtype, budget)
-            if budget is not None and not budgeted:
-                report["notes"].append(
-                    "matrix-free planning takes no memory budget yet: its rows only say "
-                    "whether they fit"
-                )
+        report["matrix_free"] = _section(plan_matrix_free, widths, dtype, budget)
     return report
 
 
@@ -231,7 +200,6 @@ def _format_report(report: dict[str, Any]) -> str:
         for row in rows:
             if row["strategy"].startswith("optimal"):
                 lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
-    lines.extend(f"note: {note}" for note in report["notes"])
     return "\n".join(lines)
 
 
@@ -333,17 +301,18 @@ def _build_parser() -> _Parser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser(
         "plan",
-        help="cost forward, reverse and the optimal bracketing for widths d_0 ... d_L",
+        help="cost forward, reverse and the optimal plan for widths d_0 ... d_L",
         description="Multiply-adds, peak memory and speedups of forward, reverse and the "
-        "optimal bracketing of the chain J_L ... J_1 with widths d_0 ... d_L.",
+        "optimal plan of the chain J_L ... J_1 with widths d_0 ... d_L, for explicit layer "
+        "Jacobians and for the matrix-free engine.",
     )
     p.add_argument("widths", nargs="*", metavar="D", help="the widths d_0 d_1 ... d_L")
     p.add_argument("--dtype", default="float32", help="element type for bytes (default: float32)")
     p.add_argument(
         "--memory-budget",
         metavar="SIZE",
-        help="also plan the cheapest bracketing whose peak memory fits SIZE bytes, "
-        "e.g. 2GiB, 512MiB, 1.5GB, 100000",
+        help="also plan, for each engine, the cheapest plan whose peak memory fits SIZE bytes "
+        "(with --dtype), e.g. 2GiB, 512MiB, 1.5GB, 100000",
     )
     p.add_argument("--json", action="store_true", help="print JSON (keys in jacobench.cli)")
     engines = p.add_mutually_exclusive_group()
