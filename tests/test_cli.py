@@ -74,7 +74,8 @@ def test_json_matches_plan(capsys):
     widths = (1000, 1000, 10, 1000, 1000)
     report = plan_json(["plan", *map(str, widths), "--dtype", "float64"], capsys)
     assert set(report) == {
-        "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "matrix_free",
+        "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "explicit_error",
+        "matrix_free", "matrix_free_error",
     }  # fmt: skip
     assert report["widths"] == list(widths)
     assert (report["dtype"], report["itemsize"], report["memory_budget_bytes"]) == (
@@ -83,6 +84,7 @@ def test_json_matches_plan(capsys):
         None,
     )
     assert report["matrix_free"] is None
+    assert report["explicit_error"] is None and report["matrix_free_error"] is None
     assert [row["strategy"] for row in report["explicit"]] == ["forward", "reverse", "optimal"]
     for row in report["explicit"]:
         p = jb.plan(widths, row["strategy"])
@@ -209,6 +211,70 @@ def test_both_engines_plan_within_the_budget(capsys):
         assert f"optimal within budget: {p.formula}" in out
 
 
+def no_fit_message(planner, widths, budget):
+    """The library's message for a budget that no plan of ``planner`` fits."""
+    with pytest.raises(jb.JacobenchError, match="fits widths") as info:
+        planner(widths, memory_budget=budget)
+    return str(info.value)
+
+
+FOUR_MIB = (100, 10000, 10000, 1000, 40000, 1000)  # explicit needs 4.58 MiB, matrix-free 0.7 MiB
+
+ONE_ENGINE_FITS = [  # (widths, budget, the engine nothing fits, the engine that fits)
+    (FOUR_MIB, "4MiB", "explicit", "matrix_free"),
+    ((2, 1, 2, 6), "64B", "matrix_free", "explicit"),  # explicit needs 64 B, matrix-free 80 B
+]
+
+
+@pytest.mark.parametrize(("widths", "budget", "bad", "good"), ONE_ENGINE_FITS)
+def test_an_engine_nothing_fits_gets_a_line_not_an_error(widths, budget, bad, good, capsys):
+    status, out, err = run(["plan", *map(str, widths), "--memory-budget", budget], capsys)
+    assert (status, err) == (0, "")
+    sections = dict(zip(["explicit", "matrix_free"], out.split("\n\n"), strict=True))
+    message = no_fit_message(cli.ENGINES[bad], widths, budget)
+    bad_lines = sections[bad].splitlines()
+    assert bad_lines[-1] == f"{bad.replace('_', '-')}: {message}"
+    assert [line.split("  ")[0] for line in bad_lines[3:6]] == ["forward", "reverse", "optimal"]
+    assert "optimal within budget" not in sections[bad]
+    fit = cli.ENGINES[good](widths, memory_budget=budget)
+    assert sections[good].splitlines()[-1] == f"optimal within budget: {fit.formula}"
+    assert f"{good.replace('_', '-')}: " not in sections[good]
+
+
+@pytest.mark.parametrize(("widths", "budget", "bad", "good"), ONE_ENGINE_FITS)
+def test_an_engine_nothing_fits_in_json(widths, budget, bad, good, capsys):
+    argv = ["plan", *map(str, widths), "--memory-budget", budget, "--json"]
+    status, out, err = run(argv, capsys)
+    assert (status, err) == (0, "")
+    report = json.loads(out)
+    assert report[f"{bad}_error"] == no_fit_message(cli.ENGINES[bad], widths, budget)
+    assert [row["strategy"] for row in report[bad]] == ["forward", "reverse", "optimal"]
+    assert report[f"{good}_error"] is None
+    within = report[good][-1]
+    fit = cli.ENGINES[good](widths, memory_budget=budget)
+    assert within["strategy"] == "optimal_within_budget" and within["fits_budget"]
+    assert (within["macs"], within["formula"]) == (fit.macs, fit.formula)
+
+
+@pytest.mark.parametrize(
+    ("argv", "engines"),
+    [
+        (["plan", *map(str, FOUR_MIB), "--memory-budget", "4MiB", "--explicit"], ["explicit"]),
+        (["plan", "2", "1", "2", "6", "--memory-budget", "64B", "--matrix-free"], ["matrix_free"]),
+        (
+            ["plan", "1000", "1000", "10", "1000", "1000", "--memory-budget", "1MiB"],
+            list(cli.ENGINES),
+        ),
+        (["plan", "2", "1", "2", "6", "--memory-budget", "32B", "--json"], list(cli.ENGINES)),
+    ],
+)
+def test_a_budget_no_engine_asked_for_fits_is_an_error(argv, engines, capsys):
+    widths = tuple(int(a) for a in argv[1:] if a.isdigit())
+    budget = argv[argv.index("--memory-budget") + 1]
+    messages = [no_fit_message(cli.ENGINES[key], widths, budget) for key in engines]
+    assert run(argv, capsys) == (2, "", f"jacobench: error: {'; '.join(messages)}\n")
+
+
 def test_bench_and_plot_forward_their_arguments(monkeypatch, capsys):
     seen = {}
     for command, name in cli.FORWARDED.items():
@@ -243,6 +309,15 @@ def test_python_dash_m_prints_the_same_table_as_main(capsys):
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == run(argv, capsys)[1]
     assert "optimal: (J4 J3) (J2 J1)" in done.stdout
+
+
+def test_one_engine_fitting_is_enough_in_a_real_process(capsys):
+    argv = ["plan", *map(str, FOUR_MIB), "--memory-budget", "4MiB"]
+    done = run_process(sys.executable, "-m", "jacobench", *argv)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == run(argv, capsys)[1]
+    assert "explicit: no bracketing fits" in done.stdout
+    assert "optimal within budget: jvp(J5 J4 J3 J2 J1, batch=16)" in done.stdout
 
 
 def test_installed_script_prints_json():

@@ -13,6 +13,11 @@ the speedup over forward and over reverse, for explicit layer Jacobians and for 
 engine (both by default); then the optimal plan as a formula. The numbers are those of
 :func:`jacobench.plan` and :func:`jacobench.plan_matrix_free`.
 
+With ``--memory-budget``, an engine that no plan of fits the budget still gets its table, without
+the "optimal within budget" row, and then one line ``explicit: no bracketing fits ...`` (or
+``matrix-free: ...``) with the library's message, which gives the smallest budget that fits; the
+command succeeds as long as one of the engines asked for fits.
+
 With ``--json`` it prints the same as one JSON object whose keys are stable:
 
 .. code-block:: text
@@ -23,7 +28,9 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "itemsize": 4,                      # bytes per element
       "memory_budget_bytes": null | int,  # --memory-budget, parsed
       "explicit": null | [ROW, ...],      # null when not asked for
-      "matrix_free": null | [ROW, ...]    # null when not asked for
+      "explicit_error": null | str,       # why nothing fits the budget; then no budget ROW
+      "matrix_free": null | [ROW, ...],   # null when not asked for
+      "matrix_free_error": null | str     # the same for the matrix-free engine
     }
 
     ROW = {
@@ -39,8 +46,8 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
     }
 
 Bad input (widths that are not positive integers, fewer than two widths, a malformed budget, an
-unknown dtype, a budget nothing fits) prints one line ``jacobench: error: ...`` on stderr and
-exits with status 2.
+unknown dtype, a budget that none of the engines asked for fits) prints one line
+``jacobench: error: ...`` on stderr and exits with status 2.
 
 Example:
     >>> main(["plan", "50", "5", "100", "10", "--explicit"])  # doctest: +NORMALIZE_WHITESPACE
@@ -144,15 +151,27 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+ENGINES: dict[str, Planner] = {"explicit": plan, "matrix_free": plan_matrix_free}
+"""The engines ``jacobench plan`` shows, by their ``--json`` key, in this order."""
+
+
 def _section(
     planner: Planner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
-) -> list[dict[str, Any]]:
-    """Rows of one engine: forward, reverse, optimal and, with a budget, optimal within it."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows of one engine, and why nothing fits the budget (None if a plan fits or no budget).
+
+    The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it.
+    """
     plans: list[tuple[str, PlanLike]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
+    error = None
     if budget is not None:
-        within = planner(widths, "optimal", memory_budget=budget, dtype=dtype)
-        plans.append(("optimal_within_budget", within))
-    return plan_rows(plans, dtype, budget)
+        try:
+            within = planner(widths, "optimal", memory_budget=budget, dtype=dtype)
+        except JacobenchError as err:  # widths, dtype and budget are valid: nothing fits
+            error = str(err)
+        else:
+            plans.append(("optimal_within_budget", within))
+    return plan_rows(plans, dtype, budget), error
 
 
 def _plan_report(
@@ -165,12 +184,16 @@ def _plan_report(
         "itemsize": dtype.itemsize,
         "memory_budget_bytes": budget,
         "explicit": None,
+        "explicit_error": None,
         "matrix_free": None,
+        "matrix_free_error": None,
     }
-    if engines in ("both", "explicit"):
-        report["explicit"] = _section(plan, widths, dtype, budget)
-    if engines in ("both", "matrix_free"):
-        report["matrix_free"] = _section(plan_matrix_free, widths, dtype, budget)
+    asked = list(ENGINES) if engines == "both" else [engines]
+    for key in asked:
+        report[key], report[f"{key}_error"] = _section(ENGINES[key], widths, dtype, budget)
+    errors = [report[f"{key}_error"] for key in asked]
+    if all(errors):  # every engine asked for has the same complaint: the budget is too small
+        raise JacobenchError("; ".join(errors))
     return report
 
 
@@ -200,6 +223,8 @@ def _format_report(report: dict[str, Any]) -> str:
         for row in rows:
             if row["strategy"].startswith("optimal"):
                 lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
+        if report[f"{key}_error"] is not None:
+            lines.append(f"{key.replace('_', '-')}: {report[f'{key}_error']}")
     return "\n".join(lines)
 
 
