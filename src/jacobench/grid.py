@@ -10,9 +10,9 @@ Sweeps:
   hourglass (wide, narrow, wide), diamond (narrow, wide, narrow) and random (seeded).
 * ``crossover``: fixed depth and interior width, a 2-D grid of ``(d_0, d_L)`` whose ratio
   ``d_0 / d_L`` runs from 1/64 to 64: where forward and reverse mode trade places.
-* ``depth``: narrow ends (``d_0 = d_L = 4``) around a fixed interior width, ``L`` from 1
-  upwards: cost grows with depth in every mode, memory only in reverse mode, which keeps every
-  activation for the backward pass.
+* ``depth``: narrow ends (``d_0 = d_L = 32`` in the default grid) around a fixed interior
+  width, ``L`` from 1 upwards: cost grows with depth in every mode, memory mostly in reverse
+  mode, which keeps every activation for the backward pass.
 
 Example:
     >>> profile_widths("hourglass", wide=8, narrow=2, depth=4)
@@ -150,7 +150,7 @@ GRIDS: dict[str, list[Config]] = {
     "default": [
         *_profiles({"s": (256, 16), "m": (1024, 32)}, depth=4),
         *_crossover((16, 64, 256, 1024), interior=512, depth=4),
-        *_depth(512, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)),
+        *_depth(512, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32), ends=32),
     ],
     # `make bench GRID=full`: larger scales, a finer crossover, deeper chains.
     "full": [
