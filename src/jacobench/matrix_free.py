@@ -76,7 +76,7 @@ from typing import Any, Literal, TypeAlias
 from .chain import Chain
 from .cost import tree_macs, validate_widths
 from .errors import JacobenchError
-from .planners import _element_of, _no_fit_error, optimal_tree
+from .planners import _element_of, _no_fit_error, lookup, optimal_tree
 from .units import parse_bytes, resolve_dtype
 
 __all__ = [
@@ -769,13 +769,7 @@ def get_matrix_free_strategy(name: str) -> Planner:
         >>> get_matrix_free_strategy("JacFwd") is MATRIX_FREE_STRATEGIES["jacfwd"]
         True
     """
-    key = name.lower() if isinstance(name, str) else name
-    try:
-        return MATRIX_FREE_STRATEGIES[key]
-    except (KeyError, TypeError):
-        raise JacobenchError(
-            f"unknown strategy {name!r}; valid options are {sorted(MATRIX_FREE_STRATEGIES)}"
-        ) from None
+    return lookup(MATRIX_FREE_STRATEGIES, name)
 
 
 @dataclass(frozen=True)

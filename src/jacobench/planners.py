@@ -17,10 +17,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,6 +39,8 @@ from .cost import (
 )
 from .errors import JacobenchError
 from .units import format_bytes, parse_bytes, resolve_dtype
+
+T = TypeVar("T")
 
 __all__ = [
     "STRATEGIES",
@@ -258,12 +260,22 @@ def get_strategy(name: str) -> Planner:
         >>> get_strategy("Forward") is STRATEGIES["forward"]
         True
     """
+    return lookup(STRATEGIES, name)
+
+
+def lookup(registry: Mapping[str, T], name: str) -> T:
+    """``registry[name.lower()]``, or the library's error listing the valid names.
+
+    Example:
+        >>> lookup({"a": 1}, "A")
+        1
+    """
     key = name.lower() if isinstance(name, str) else name
     try:
-        return STRATEGIES[key]
+        return registry[key]
     except (KeyError, TypeError):
         raise JacobenchError(
-            f"unknown strategy {name!r}; valid options are {sorted(STRATEGIES)}"
+            f"unknown strategy {name!r}; valid options are {sorted(registry)}"
         ) from None
 
 
