@@ -76,7 +76,7 @@ from typing import Any, Literal, TypeAlias
 from .chain import Chain
 from .cost import tree_macs, validate_widths
 from .errors import JacobenchError
-from .planners import _element_of, _no_fit_error, lookup, optimal_tree
+from .planners import PlanSummary, _element_of, _no_fit_error, lookup, optimal_tree
 from .units import parse_bytes, resolve_dtype
 
 __all__ = [
@@ -773,7 +773,7 @@ def get_matrix_free_strategy(name: str) -> Planner:
 
 
 @dataclass(frozen=True)
-class MatrixFreePlan:
+class MatrixFreePlan(PlanSummary):
     """How to build the Jacobian of a chain from tangents and adjoints, and what it costs.
 
     Attributes:
@@ -796,47 +796,12 @@ class MatrixFreePlan:
     forward_macs: int
     reverse_macs: int
     memory_budget: int | None = None
-
-    @property
-    def n_layers(self) -> int:
-        """L, the number of layers."""
-        return len(self.widths) - 1
+    _FORMULA_LABEL = "Formula"
 
     @property
     def formula(self) -> str:
         """The plan as a formula, e.g. ``jvp(J4 J3) @ vjp(J2 J1)``."""
         return format_matrix_free_tree(self.tree)
-
-    @property
-    def speedup_vs_forward(self) -> float:
-        """Forward-mode MACs over this plan's MACs."""
-        return self.forward_macs / self.macs
-
-    @property
-    def speedup_vs_reverse(self) -> float:
-        """Reverse-mode MACs over this plan's MACs."""
-        return self.reverse_macs / self.macs
-
-    def memory_bytes(self, dtype: object = "float32") -> int:
-        """Peak memory in bytes for elements of ``dtype`` (a numeric numpy dtype or its name)."""
-        return self.peak_memory * resolve_dtype(dtype).itemsize
-
-    def __str__(self) -> str:
-        rows = [
-            ("Widths", "-".join(map(str, self.widths))),
-            ("Strategy", self.strategy),
-            ("Formula", self.formula),
-            ("Multiply-adds", f"{self.macs:,}"),
-            ("Forward multiply-adds", f"{self.forward_macs:,}"),
-            ("Reverse multiply-adds", f"{self.reverse_macs:,}"),
-            ("Speedup vs forward", f"{self.speedup_vs_forward:.3g}x"),
-            ("Speedup vs reverse", f"{self.speedup_vs_reverse:.3g}x"),
-            ("Peak memory (elements)", f"{self.peak_memory:,}"),
-        ]
-        if self.memory_budget is not None:
-            rows.append(("Memory budget (elements)", f"{self.memory_budget:,}"))
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows)
 
 
 def plan_matrix_free(

@@ -279,8 +279,66 @@ def lookup(registry: Mapping[str, T], name: str) -> T:
         ) from None
 
 
+class PlanSummary:
+    """What every plan shows, for both engines: speedups, memory in bytes, a printed table.
+
+    A subclass is a frozen dataclass with ``widths``, ``strategy``, ``macs``, ``peak_memory``,
+    ``forward_macs``, ``reverse_macs`` and ``memory_budget``, and a ``formula`` property.
+    """
+
+    _FORMULA_LABEL = "Bracketing"
+    widths: tuple[int, ...]
+    strategy: str
+    macs: int
+    peak_memory: int
+    forward_macs: int
+    reverse_macs: int
+    memory_budget: int | None
+
+    @property
+    def formula(self) -> str:  # pragma: no cover - every subclass defines it
+        """The plan written as a formula."""
+        raise NotImplementedError
+
+    @property
+    def n_layers(self) -> int:
+        """L, the number of layers."""
+        return len(self.widths) - 1
+
+    @property
+    def speedup_vs_forward(self) -> float:
+        """Forward-mode MACs over this plan's MACs (1.0 when both are zero)."""
+        return _ratio(self.forward_macs, self.macs)
+
+    @property
+    def speedup_vs_reverse(self) -> float:
+        """Reverse-mode MACs over this plan's MACs (1.0 when both are zero)."""
+        return _ratio(self.reverse_macs, self.macs)
+
+    def memory_bytes(self, dtype: object = "float32") -> int:
+        """Peak memory in bytes for elements of ``dtype`` (a numeric numpy dtype or its name)."""
+        return self.peak_memory * resolve_dtype(dtype).itemsize
+
+    def __str__(self) -> str:
+        rows = [
+            ("Widths", "-".join(map(str, self.widths))),
+            ("Strategy", self.strategy),
+            (self._FORMULA_LABEL, self.formula),
+            ("Multiply-adds", f"{self.macs:,}"),
+            ("Forward multiply-adds", f"{self.forward_macs:,}"),
+            ("Reverse multiply-adds", f"{self.reverse_macs:,}"),
+            ("Speedup vs forward", f"{self.speedup_vs_forward:.3g}x"),
+            ("Speedup vs reverse", f"{self.speedup_vs_reverse:.3g}x"),
+            ("Peak memory (elements)", f"{self.peak_memory:,}"),
+        ]
+        if self.memory_budget is not None:
+            rows.append(("Memory budget (elements)", f"{self.memory_budget:,}"))
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows)
+
+
 @dataclass(frozen=True)
-class Plan:
+class Plan(PlanSummary):
     """How to evaluate one explicit Jacobian chain, and what it costs.
 
     Attributes:
@@ -308,45 +366,9 @@ class Plan:
     memory_budget: int | None = None
 
     @property
-    def n_layers(self) -> int:
-        """L, the number of layers."""
-        return len(self.widths) - 1
-
-    @property
     def formula(self) -> str:
         """The bracketing as a person writes it, e.g. ``(J4 J3) (J2 J1)``."""
         return format_tree(self.bracket)
-
-    @property
-    def speedup_vs_forward(self) -> float:
-        """Forward-mode MACs over this plan's MACs (1.0 when both are zero)."""
-        return _ratio(self.forward_macs, self.macs)
-
-    @property
-    def speedup_vs_reverse(self) -> float:
-        """Reverse-mode MACs over this plan's MACs (1.0 when both are zero)."""
-        return _ratio(self.reverse_macs, self.macs)
-
-    def memory_bytes(self, dtype: object = "float32") -> int:
-        """Peak memory in bytes for elements of ``dtype`` (a numeric numpy dtype or its name)."""
-        return self.peak_memory * resolve_dtype(dtype).itemsize
-
-    def __str__(self) -> str:
-        rows = [
-            ("Widths", "-".join(map(str, self.widths))),
-            ("Strategy", self.strategy),
-            ("Bracketing", self.formula),
-            ("Multiply-adds", f"{self.macs:,}"),
-            ("Forward multiply-adds", f"{self.forward_macs:,}"),
-            ("Reverse multiply-adds", f"{self.reverse_macs:,}"),
-            ("Speedup vs forward", f"{self.speedup_vs_forward:.3g}x"),
-            ("Speedup vs reverse", f"{self.speedup_vs_reverse:.3g}x"),
-            ("Peak memory (elements)", f"{self.peak_memory:,}"),
-        ]
-        if self.memory_budget is not None:
-            rows.append(("Memory budget (elements)", f"{self.memory_budget:,}"))
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows)
 
 
 def _ratio(num: int, den: int) -> float:
