@@ -6,8 +6,6 @@ memory in a pass of its own, then time a blocking call (JAX: compiled beforehand
 
 from __future__ import annotations
 
-import time
-
 import jax
 import numpy as np
 import pytest
@@ -15,15 +13,10 @@ import pytest
 import jacobench as jb
 from jacobench import measure
 
-from .conftest import DTYPE, SEED
+from .conftest import DTYPE, SEED, check_then_time, xla_figures
 
 STRATEGIES = ("forward", "reverse", "optimal", "balanced")
 BACKENDS = ("numpy", "jax")
-
-
-def _tolerance(ref: np.ndarray, depth: int) -> float:
-    scale = max(1.0, float(np.max(np.abs(ref))))
-    return (1e-4 if DTYPE == "float32" else 1e-10) * scale * max(1, depth)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -65,20 +58,5 @@ def test_explicit(benchmark, config, strategy, backend, row, guard):
         args = [jax.device_put(m, device) for m in mats]
         compiled, info["compile_s"] = measure.compile_jax(lambda ms: jb.multiply(ms, plan), args)
         call = lambda: jax.block_until_ready(compiled(args))  # noqa: E731
-        info["xla_flops"] = measure.xla_flops(compiled)
-        info["mem_measured_bytes"] = measure.xla_memory_bytes(compiled)
-        info["mem_source"] = "xla_memory_analysis"
-        info["mem_device_peak_bytes"] = measure.device_peak_bytes(call, device)
-
-    out = np.asarray(call())
-    error = float(np.max(np.abs(out.astype(np.float64) - ref)))
-    info["max_abs_error"] = error
-    assert error <= _tolerance(ref, len(widths) - 1), (
-        f"{strategy}/{backend} on {widths}: max abs error {error:.3g} vs the float64 reference"
-    )
-
-    start = time.perf_counter()
-    call()
-    rounds, iterations = measure.choose_rounds(time.perf_counter() - start)
-    benchmark.extra_info.update(info)
-    benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
+        info.update(xla_figures(compiled, call, device))
+    check_then_time(benchmark, info, call, ref, f"{strategy}/{backend} on {widths}")

@@ -7,7 +7,6 @@ recorded, never timed).
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 import jax
@@ -18,7 +17,7 @@ import pytest
 import jacobench as jb
 from jacobench import measure
 
-from .conftest import DTYPE, SEED
+from .conftest import DTYPE, SEED, check_then_time, xla_figures
 
 STRATEGIES = tuple(jb.MATRIX_FREE_STRATEGIES)
 
@@ -63,22 +62,6 @@ def test_matrix_free(benchmark, config, strategy, row, guard):
     x = jax.device_put(_point(widths[0], DTYPE), device)
     compiled, info["compile_s"] = measure.compile_jax(lambda v: jb.jacobian(chain, v, plan), x)
     call = lambda: jax.block_until_ready(compiled(x))  # noqa: E731
-    info["xla_flops"] = measure.xla_flops(compiled)
-    info["mem_measured_bytes"] = measure.xla_memory_bytes(compiled)
-    info["mem_source"] = "xla_memory_analysis"
-    info["mem_device_peak_bytes"] = measure.device_peak_bytes(call, device)
-
-    ref = _reference(widths)
-    out = np.asarray(call(), dtype=np.float64)
-    error = float(np.max(np.abs(out - ref)))
-    info["max_abs_error"] = error
-    tolerance = 1e-4 * max(1.0, float(np.max(np.abs(ref)))) * max(1, len(widths) - 1)
-    assert error <= tolerance, (
-        f"{strategy} on {widths}: max abs error {error:.3g} vs jax.jacfwd in float64"
-    )
-
-    start = time.perf_counter()
-    call()
-    rounds, iterations = measure.choose_rounds(time.perf_counter() - start)
-    benchmark.extra_info.update(info)
-    benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
+    info.update(xla_figures(compiled, call, device))
+    # The reference is jax.jacfwd of the same chain in float64.
+    check_then_time(benchmark, info, call, _reference(widths), f"{strategy} on {widths}")

@@ -13,9 +13,11 @@ Options (``make bench`` passes them through ``python -m jacobench.harness``):
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 from jacobench import grid, measure
@@ -98,3 +100,28 @@ def guard(pytestconfig, memory_budget):
             pytest.skip(reason)
 
     return check
+
+
+def xla_figures(compiled, call, device) -> dict:
+    """What XLA says of a compiled call: flops, memory analysis, and the device's peak delta."""
+    return {
+        "xla_flops": measure.xla_flops(compiled),
+        "mem_measured_bytes": measure.xla_memory_bytes(compiled),
+        "mem_source": "xla_memory_analysis",
+        "mem_device_peak_bytes": measure.device_peak_bytes(call, device),
+    }
+
+
+def check_then_time(benchmark, info: dict, call, ref: np.ndarray, what: str) -> None:
+    """Compare ``call()`` with the float64 reference, then time it (rounds calibrated)."""
+    out = np.asarray(call(), dtype=np.float64)
+    error = float(np.max(np.abs(out - ref)))
+    info["max_abs_error"] = error
+    scale = max(1.0, float(np.max(np.abs(ref)))) * max(1, info["depth"])
+    tolerance = (1e-4 if DTYPE == "float32" else 1e-10) * scale
+    assert error <= tolerance, f"{what}: max abs error {error:.3g} vs the float64 reference"
+    start = time.perf_counter()
+    call()
+    rounds, iterations = measure.choose_rounds(time.perf_counter() - start)
+    benchmark.extra_info.update(info)
+    benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
