@@ -19,7 +19,7 @@ from jacobench import measure
 
 from .conftest import DTYPE, SEED, check_then_time, xla_figures
 
-STRATEGIES = tuple(jb.MATRIX_FREE_STRATEGIES)
+STRATEGIES = tuple(jb.matrix_free.STRATEGIES)
 
 
 def _point(d0: int, dtype: str) -> jax.Array:

@@ -80,7 +80,7 @@ def model_info(widths, strategy):
         "forward_macs": p.forward_macs,
         "reverse_macs": p.reverse_macs,
         "predicted_speedup_vs_best_jax": best_jax / p.macs,
-        "peak_memory_elements": p.peak_memory,
+        "peak_memory_elements": p.peak_elements,
         "dtype": "float32",
         "device": jax.devices()[0].device_kind,
     }
@@ -151,4 +151,4 @@ def test_matrix_free_planning_time(benchmark, n_layers):
     widths = tuple(int(w) for w in rng.integers(1, 4096, size=n_layers + 1))
     benchmark.extra_info.update(n_layers=n_layers, widths="-".join(map(str, widths)))
     tree = benchmark(jb.matrix_free._optimal.__wrapped__, widths)  # uncached DP
-    assert jb.matrix_free_macs(widths, tree) <= jb.matrix_free_forward_macs(widths)
+    assert jb.matrix_free.cost(widths, tree) <= jb.matrix_free.forward_macs(widths)

@@ -11,5 +11,5 @@ def test_optimal_planning_time(benchmark, n_layers):
     rng = np.random.default_rng(n_layers)
     widths = tuple(int(w) for w in rng.integers(1, 4096, size=n_layers + 1))
     benchmark.extra_info.update(n_layers=n_layers, widths="-".join(map(str, widths)))
-    tree = benchmark(jb.optimal_tree, widths)
-    assert jb.tree_macs(widths, tree) <= min(jb.forward_macs(widths), jb.reverse_macs(widths))
+    tree = benchmark(jb.explicit.optimal, widths)
+    assert jb.explicit.cost(widths, tree) <= min(jb.forward_macs(widths), jb.reverse_macs(widths))

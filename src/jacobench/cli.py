@@ -68,16 +68,17 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 import numpy as np
 
+from ._core import PlanSummary
 from .errors import JacobenchError
-from .matrix_free import plan_matrix_free
-from .planners import plan
+from .explicit import plan
+from .matrix_free import plan as plan_matrix_free
 from .units import format_bytes, parse_bytes, resolve_dtype
 
-__all__ = ["PlanLike", "main", "plan_rows"]
+__all__ = ["main", "plan_rows"]
 
 PROG = "jacobench"
 
@@ -88,30 +89,12 @@ STRATEGY_ROWS = ("forward", "reverse", "optimal")
 """The strategies every section shows, in this order."""
 
 
-class PlanLike(Protocol):
-    """What a table row needs: both :class:`jacobench.Plan` and the matrix-free plan have it."""
-
-    @property
-    def strategy(self) -> str: ...  # noqa: D102
-    @property
-    def macs(self) -> int: ...  # noqa: D102
-    @property
-    def peak_memory(self) -> int: ...  # noqa: D102
-    @property
-    def speedup_vs_forward(self) -> float: ...  # noqa: D102
-    @property
-    def speedup_vs_reverse(self) -> float: ...  # noqa: D102
-    @property
-    def formula(self) -> str: ...  # noqa: D102
-    def memory_bytes(self, dtype: Any = ...) -> int: ...  # noqa: D102
-
-
-Planner = Callable[..., PlanLike]
+EnginePlanner = Callable[..., PlanSummary]
 """An engine's planner: :func:`jacobench.plan` or :func:`jacobench.plan_matrix_free`."""
 
 
 def plan_rows(
-    plans: Sequence[tuple[str, PlanLike]], dtype: Any, budget_bytes: int | None = None
+    plans: Sequence[tuple[str, PlanSummary]], dtype: Any, budget_bytes: int | None = None
 ) -> list[dict[str, Any]]:
     """Table rows (the ``--json`` ROW objects) for labelled plans.
 
@@ -135,7 +118,7 @@ def plan_rows(
             {
                 "strategy": label,
                 "macs": p.macs,
-                "peak_memory_elements": p.peak_memory,
+                "peak_memory_elements": p.peak_elements,
                 "peak_memory_bytes": n_bytes,
                 "peak_memory_human": format_bytes(n_bytes),
                 "speedup_vs_forward": _finite(p.speedup_vs_forward),
@@ -151,18 +134,18 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-ENGINES: dict[str, Planner] = {"explicit": plan, "matrix_free": plan_matrix_free}
+ENGINES: dict[str, EnginePlanner] = {"explicit": plan, "matrix_free": plan_matrix_free}
 """The engines ``jacobench plan`` shows, by their ``--json`` key, in this order."""
 
 
 def _section(
-    planner: Planner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
+    planner: EnginePlanner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Rows of one engine, and why nothing fits the budget (None if a plan fits or no budget).
 
     The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it.
     """
-    plans: list[tuple[str, PlanLike]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
+    plans: list[tuple[str, PlanSummary]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
     error = None
     if budget is not None:
         try:
