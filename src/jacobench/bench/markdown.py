@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import speedups
 from .plots.common import (
     FIT_MIN_MACS,
     SPEARMAN_MIN_MACS,
@@ -347,6 +348,11 @@ def render(
         _fidelity_md(fidelity),
         "## Largest speedups of the optimal plan",
         _speedups_md(speedup_table, cols),
+        "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",
+        speedups.format_table(speedups.table(df), markdown=True)
+        + "\n\nmeasured = min(t_jacfwd, t_jacrev) / t_optimal; predicted = MAC ratio; "
+        "fraction = measured / predicted; batch > 1: per-example Jacobians of that many points "
+        "in one call (`jax.vmap`).",
         "## Optimal plan per profile",
         _plans_md(df),
         "## Plots",
