@@ -205,9 +205,8 @@ def _brackets(lo: int, hi: int) -> Iterator[Tree]:
 def validate_tree(tree: object, n_layers: int) -> Tree:
     """Check that ``tree`` brackets the layers ``n_layers .. 1`` in product order.
 
-    The walk is iterative (trees may be thousands of layers deep), stops at a node that contains
-    itself and at the first leaf beyond ``n_layers``, so cyclic and shared structures are refused
-    rather than walked for ever.
+    The walk is iterative (trees may be thousands of layers deep) and visits each pair once: a
+    pair that contains itself or appears twice is refused rather than walked for ever.
 
     Args:
         tree: A candidate bracketing.
@@ -218,7 +217,8 @@ def validate_tree(tree: object, n_layers: int) -> Tree:
 
     Raises:
         JacobenchError: If a node is not a pair, a leaf is not an integer, a node contains
-            itself, or the leaves are not exactly ``L, L-1, ..., 1`` from left to right.
+            itself or appears twice, or the leaves are not exactly ``L, L-1, ..., 1`` from left
+            to right.
 
     Example:
         >>> validate_tree([[4, 3], [2, 1]], 4)
@@ -242,6 +242,7 @@ bracketing of layers 2..1 (expected a nested pair such as (2, 1)): node [2, [2, 
     # Rebuild the tree bottom-up without recursion: chains can be thousands of layers deep.
     built: list[Tree] = []
     open_nodes: set[int] = set()  # ids of the pairs being rebuilt: meeting one again is a cycle
+    seen: set[int] = set()  # ids of every pair met: a bracketing uses each once
     leaves: list[int] = []  # left to right
     expected = list(range(n_layers, 0, -1))
     stack: list[tuple[object, bool]] = [(tree, False)]
@@ -257,14 +258,15 @@ bracketing of layers 2..1 (expected a nested pair such as (2, 1)): node [2, [2, 
                 raise bad(f"node {show(node)} has {len(node)} entries, expected 2")
             if id(node) in open_nodes:
                 raise bad(f"node {show(node)} contains itself (a cycle)")
+            if id(node) in seen:
+                raise bad(f"node {show(node)} appears twice (a shared subtree)")
             open_nodes.add(id(node))
+            seen.add(id(node))
             stack.extend([(node, True), (node[1], False), (node[0], False)])
         elif isinstance(node, bool) or not isinstance(node, numbers.Integral):
             raise bad(f"leaf {show(node)} is not a layer index")
         else:
             leaves.append(operator.index(node))
-            if len(leaves) > n_layers + 16:  # stop walking a shared structure that blows up
-                raise bad(f"its leaves read {show(leaves)}, expected {show(expected)}")
             built.append(leaves[-1])
     if leaves != expected:
         raise bad(f"its leaves read {show(leaves)}, expected {show(expected)}")
@@ -341,8 +343,12 @@ def _write(
     return "".join(parts)
 
 
-def format(tree: Tree) -> str:
+def format(tree: object) -> str:
     """Write a bracketing the way a person would (iteratively: trees may be deep).
+
+    Raises:
+        JacobenchError: If ``tree`` is not a bracketing of the layers ``L..1`` for some ``L``
+            (see :func:`validate_tree`).
 
     Example:
         >>> format(((4, 3), (2, 1)))
@@ -350,7 +356,24 @@ def format(tree: Tree) -> str:
         >>> format((4, (3, (2, 1))))
         'J4 (J3 (J2 J1))'
     """
-    return _write(tree, lambda leaf: f"J{leaf}", "(", " ", ")", ("", ""))
+    checked = validate_tree(tree, max(_count_leaves(tree), 1))
+    return _write(checked, lambda leaf: f"J{leaf}", "(", " ", ")", ("", ""))
+
+
+def _count_leaves(tree: object) -> int:
+    """The non-pair entries of a nested structure, each container walked once (cycles end)."""
+    count = 0
+    seen: set[int] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple | list):
+            if id(node) not in seen:
+                seen.add(id(node))
+                stack.extend(node)
+        else:
+            count += 1
+    return count
 
 
 def analyse(widths: tuple[int, ...], tree: Tree) -> tuple[int, int, tuple[Step, ...]]:

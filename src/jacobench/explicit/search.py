@@ -29,7 +29,7 @@ from .._core import announce, lower_peak_first, pareto_front
 from .._text import int_text
 from .model import Tree, tree_from_key
 
-__all__ = ["cheapest", "expected_seconds", "least_peak", "tree_within"]
+__all__ = ["cheapest", "expected_seconds", "least_peak", "planning_seconds", "tree_within"]
 
 SECONDS_PER_CANDIDATE = {"int64": 4e-9, "object": 2e-7, "peak": 1.2e-8, "pareto": 2e-6}
 """Rough cost of one candidate split (measured on a 2-core x86 machine), for the estimates."""
@@ -49,14 +49,35 @@ def expected_seconds(n_layers: int, kind: str) -> float:
     return SECONDS_PER_CANDIDATE[kind] * n_layers**3 / 6
 
 
+def planning_seconds(widths: tuple[int, ...], budgeted: bool = False) -> float:
+    """About how long :func:`jacobench.explicit.plan` takes for "optimal" on a cold cache.
+
+    With ``budgeted``, the memory-budgeted program and the least peak are added (the fronts of
+    the budgeted program grow with the chain: a lower bound).
+
+    Example:
+        >>> planning_seconds((3,) * 1001) < 2 < planning_seconds((3,) * 2001)
+        True
+    """
+    n, big = len(widths) - 1, max(widths)
+    seconds = expected_seconds(n, "object" if (n - 1) * big**3 >= 2**62 else "int64")
+    if budgeted:
+        peak = "object" if 3 * n * big**2 >= 2**62 else "peak"
+        seconds += expected_seconds(n, "pareto") + expected_seconds(n, peak)
+    return seconds
+
+
 def _table_type(n: int, largest: int) -> type:
-    """int64 if every value the program forms (at most ``largest``) fits, else Python ints."""
+    """The smallest of int32, int64 and Python ints that holds every value the program forms."""
+    if largest < 2**31:
+        return np.int32
     return np.int64 if largest < 2**62 else object
 
 
-def _announce(what: str, d: tuple[int, ...], kind: str, tables: int = 1) -> None:
+def _announce(what: str, d: tuple[int, ...], kind: str, itemsize: int) -> None:
+    """Announce a program over ``d`` with one span table of ``itemsize``-byte entries."""
     n = len(d) - 1
-    memory = tables * (n + 2) * (n + 1) * 8
+    memory = (n + 2) * (n + 1) * itemsize
     announce(f"{what} of {int_text(n)} layers", expected_seconds(n, kind), memory)
 
 
@@ -67,7 +88,8 @@ def cheapest(d: tuple[int, ...]) -> Tree:
     if n == 1:
         return 1
     dtype = _table_type(n, (n - 1) * max(d) ** 3)
-    _announce("planning the cheapest bracketing", d, np.dtype(dtype).name)
+    kind = "object" if dtype is object else "int64"
+    _announce("planning the cheapest bracketing", d, kind, np.dtype(dtype).itemsize)
     w: np.ndarray = np.array(d, dtype=dtype)
     table = spans.new_table(n, dtype)
     for length in range(2, n + 1):
@@ -123,7 +145,8 @@ def least_peak(d: tuple[int, ...]) -> int:
     if n == 1:
         return 0
     dtype = _table_type(n, 3 * n * max(d) ** 2)
-    _announce("finding the least peak memory", d, "peak" if dtype is np.int64 else "object")
+    kind = "object" if dtype is object else "peak"
+    _announce("finding the least peak memory", d, kind, np.dtype(dtype).itemsize)
     w: np.ndarray = np.array(d, dtype=dtype)
     table = spans.new_table(n, dtype)
     for length in range(2, n + 1):
@@ -153,7 +176,7 @@ def tree_within(d: tuple[int, ...], max_peak: int) -> Tree | None:
 @lru_cache(maxsize=256)
 def _tree_within(d: tuple[int, ...], max_peak: int) -> Tree | None:
     n = len(d) - 1
-    _announce("planning the cheapest bracketing within the budget", d, "pareto")
+    _announce("planning the cheapest bracketing within the budget", d, "pareto", 0)
     Point = tuple[int, int, Any]  # (macs, peak, how): how = None (a layer) or (k, left, right)
     fronts: dict[tuple[int, int], list[Point]] = {(i, i): [(0, 0, None)] for i in range(1, n + 1)}
     for length in range(2, n + 1):

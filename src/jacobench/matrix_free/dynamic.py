@@ -35,9 +35,9 @@ from .._text import int_text
 from .model import MacCosts
 from .tree import Node, leaf, split_node
 
-__all__ = ["cheapest", "expected_seconds", "least_peak"]
+__all__ = ["cheapest", "expected_seconds", "least_peak", "planning_seconds"]
 
-SECONDS_PER_CANDIDATE = {"int64": 2.5e-8, "object": 1e-6, "peak": 2e-8, "pareto": 2e-5}
+SECONDS_PER_CANDIDATE = {"int64": 3e-8, "object": 1e-6, "peak": 2.5e-8, "pareto": 2e-5}
 """Rough cost of one candidate split (measured on a 2-core x86 machine), for the estimates."""
 
 _OPS = ("multiply", "push", "pull")
@@ -51,6 +51,26 @@ def expected_seconds(n_layers: int, kind: str) -> float:
         True
     """
     return SECONDS_PER_CANDIDATE[kind] * n_layers**3 / 6
+
+
+def planning_seconds(widths: tuple[int, ...], budgeted: bool = False) -> float:
+    """About how long :func:`jacobench.matrix_free.plan` takes for "optimal" on a cold cache.
+
+    With ``budgeted``, the memory-budgeted program and the least peak are added (a lower bound:
+    the budgeted program's fronts grow with the chain). Dense layers are assumed.
+
+    Example:
+        >>> planning_seconds((3,) * 201) < 1 < planning_seconds((3,) * 1001)
+        True
+    """
+    n, big = len(widths) - 1, max(widths)
+    exact = 4 * n * big**3 < 2**62
+    seconds = expected_seconds(n, "int64" if exact else "object")
+    if budgeted:
+        seconds += expected_seconds(n, "pareto") + expected_seconds(
+            n, "peak" if exact else "object"
+        )
+    return seconds
 
 
 def _announce(what: str, n: int, kind: str, tables: int) -> None:

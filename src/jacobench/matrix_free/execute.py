@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core import element_of
+from .._text import show
 from ..chain import Chain
 from ..errors import JacobenchError
 from .model import analyse_all, costs_of, right_first
@@ -93,8 +94,14 @@ def jacobian(
             )
     else:
         chosen = plan(chain.widths, strategy)
-    x = jnp.asarray(x)
     d0 = chain.widths[0]
+    try:
+        x = jnp.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise JacobenchError(
+            f"x is {show(x)} of type {type(x).__name__}, expected a vector of shape ({d0},) of a "
+            f"floating dtype ({type(err).__name__}: {err})"
+        ) from None
     if x.ndim != 1:
         raise JacobenchError(
             f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "

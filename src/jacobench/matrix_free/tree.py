@@ -206,6 +206,12 @@ def validate(tree: object, n_layers: int) -> Node:
         raise JacobenchError(
             f"plan tree spans layers {show(tree.lo)}..{show(tree.hi)}, expected 1..{n_layers}"
         )
+    _check_nodes(tree)
+    return tree
+
+
+def _check_nodes(tree: Node) -> None:
+    """Check every node of ``tree`` (each once: a node met twice is refused), iteratively."""
     seen: set[int] = set()
     stack = [tree]
     while stack:
@@ -220,7 +226,6 @@ def validate(tree: object, n_layers: int) -> Node:
         seen.add(id(node))
         _check_node(node)
         stack.extend(node.children)
-    return tree
 
 
 def _check_node(node: Node) -> None:
@@ -287,7 +292,7 @@ def check_tree(d: tuple[int, ...], tree: object) -> Node:
     return checked
 
 
-def format(tree: Node) -> str:
+def format(tree: object) -> str:
     """Write a plan as a formula: ``jvp(...)``, ``vjp(...)``, ``A @ B``, ``seed=`` for push/pull.
 
     ``jvp(J4 J3)`` means :math:`J_4 J_3` accumulated by tangents (identity seed),
@@ -295,11 +300,17 @@ def format(tree: Node) -> str:
     ``vjp(J2 J1, seed=A)`` the rows of ``A`` pulled back through :math:`J_2 J_1`; ``batch=b``
     means ``b`` tangents or adjoints at a time.
 
+    Raises:
+        JacobenchError: If ``tree`` is not a well-formed plan (see :func:`validate`).
+
     Example:
         >>> left = Node("tangents", 3, 4)
         >>> format(Node("pull", 1, 4, (left,)))
         'vjp(J2 J1, seed=jvp(J4 J3))'
     """
+    if not isinstance(tree, Node):
+        raise JacobenchError(f"plan tree {show(tree)} is not a Node")
+    _check_nodes(tree)
 
     def layers(lo: int, hi: int) -> str:
         return " ".join(f"J{k}" for k in range(hi, lo - 1, -1))
