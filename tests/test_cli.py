@@ -287,14 +287,27 @@ def test_bench_and_plot_forward_their_arguments(monkeypatch, capsys):
     assert seen == {"bench": ["--quick", "-k", "x"], "plot": ["--help"]}
 
 
-def test_bench_without_the_harness_is_a_one_line_error(monkeypatch, capsys):
-    monkeypatch.setitem(cli.FORWARDED, "bench", "jacobench._not_written_yet")
-    assert run(["bench", "--quick"], capsys) == (
+@pytest.mark.parametrize("command", ["bench", "plot"])
+@pytest.mark.parametrize("absent", ["pandas", "matplotlib"])
+def test_bench_and_plot_without_the_bench_extra_say_how_to_install_it(
+    command, absent, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, absent, None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, cli.FORWARDED[command], raising=False)  # import it afresh
+    assert run([command, "--grid", "tiny"], capsys) == (
         2,
         "",
-        "jacobench: error: 'jacobench bench' needs jacobench._not_written_yet.main, which this "
-        "version of jacobench does not have yet\n",
+        f"jacobench: error: 'jacobench {command}' needs {absent}, which is not installed; "
+        "install the benchmark tools with: pip install 'jacobench[bench]'\n",
     )
+
+
+def test_bench_names_every_missing_module(monkeypatch, capsys):
+    for name in ("pytest_benchmark", "pandas"):
+        monkeypatch.setitem(sys.modules, name, None)
+    status, out, err = run(["bench"], capsys)
+    assert (status, out) == (2, "")
+    assert "needs pandas, pytest_benchmark, which are not installed" in err
 
 
 # Real processes --------------------------------------------------------------------------------

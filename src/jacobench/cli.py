@@ -4,8 +4,8 @@ Usage::
 
     jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
                                 [--explicit | --matrix-free] [--time-limit 60]
-    jacobench bench [ARGS ...]    # the benchmark harness: python -m jacobench.harness ARGS ...
-    jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.report ARGS ...
+    jacobench bench [ARGS ...]    # the benchmark job: python -m jacobench.bench.harness ARGS ...
+    jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.bench.report ARGS ...
 
 ``jacobench plan`` prints, for forward, reverse and optimal (and "optimal within budget" when a
 budget is given), the multiply-adds, the peak memory (bytes and binary units for ``--dtype``) and
@@ -97,8 +97,11 @@ __all__ = ["main", "plan_rows"]
 
 PROG = "jacobench"
 
-FORWARDED = {"bench": "jacobench.harness", "plot": "jacobench.report"}
-"""Subcommands that hand their arguments to another module's ``main(argv)``."""
+FORWARDED = {"bench": "jacobench.bench.harness", "plot": "jacobench.bench.report"}
+"""Subcommands that hand their arguments to another module's ``main(argv)``.
+
+Those modules need the ``bench`` extra; without it the command says how to install it.
+"""
 
 STRATEGY_ROWS = ("forward", "reverse", "optimal")
 """The strategies every section shows, in this order."""
@@ -353,21 +356,27 @@ def _run_plan(args: argparse.Namespace) -> int:
 
 
 def _run_forwarded(command: str, argv: Sequence[str]) -> int:
-    """Hand ``argv`` to ``main(argv)`` of the module behind ``command`` (see :data:`FORWARDED`)."""
+    """Hand ``argv`` to ``main(argv)`` of the module behind ``command`` (see :data:`FORWARDED`).
+
+    Raises:
+        JacobenchError: A module it needs (the ``bench`` extra) is not installed; the message
+            says how to install it.
+    """
+    from .bench import INSTALL_HINT, missing_requirements  # imports none of them
+
     name = FORWARDED[command]
     try:
         module = importlib.import_module(name)
+        missing = missing_requirements(getattr(module, "REQUIRES", ()))
     except ModuleNotFoundError as err:
-        if err.name != name:  # the module is there but something it needs is not
-            raise JacobenchError(f"'{PROG} {command}' could not import {name}: {err}") from err
-        module = None
-    entry = getattr(module, "main", None)
-    if not callable(entry):
+        missing = [(err.name or str(err)).partition(".")[0]]  # the package to install
+    if missing:
         raise JacobenchError(
-            f"'{PROG} {command}' needs {name}.main, which this version of jacobench does not "
-            "have yet"
+            f"'{PROG} {command}' needs {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed; install the benchmark tools "
+            f"with: {INSTALL_HINT}"
         )
-    return int(entry(list(argv)) or 0)
+    return int(module.main(list(argv)) or 0)
 
 
 class _Parser(argparse.ArgumentParser):
