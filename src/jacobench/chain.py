@@ -130,7 +130,7 @@ class Chain:
         import jax
         import jax.numpy as jnp
 
-        key = str(np.dtype(dtype))
+        key = str(resolve_dtype(dtype))
         if key in self._checked:
             return
         struct: Any = jax.ShapeDtypeStruct  # untyped in some jax releases

@@ -92,9 +92,11 @@ def cheapest(d: tuple[int, ...]) -> Tree:
     _announce("planning the cheapest bracketing", d, kind, np.dtype(dtype).itemsize)
     w: np.ndarray = np.array(d, dtype=dtype)
     table = spans.new_table(n, dtype)
+    buffer: np.ndarray = np.empty(spans.CHUNK + n, dtype=dtype)  # one block's candidates, reused
     for length in range(2, n + 1):
         for rows, right, left, dk, lo_hi in _diagonal(table, w, length):
-            total = dk * lo_hi[:, None]
+            total = buffer[: right.size].reshape(right.shape)
+            np.multiply(dk, lo_hi[:, None], out=total)
             total += right
             total += left
             table[rows, length] = total.min(axis=1)

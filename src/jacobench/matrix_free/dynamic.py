@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._core import announce
-from .._tables import chunks, left, new_table, right, splits
+from .._tables import CHUNK, chunks, left, new_table, right, splits
 from .._text import int_text
 from .model import MacCosts
 from .tree import Node, leaf, split_node
@@ -150,6 +150,7 @@ class _Program(_Spans):
         self.nodes = new_table(n, np.int64)
         self.how = new_table(n, np.int64)  # 0 tangents, 1 adjoints, 2 + 3c + s: split k = i + c
         self.index = np.arange(n + 1)
+        self.buffer = np.empty(5 * CHUNK + 3 * n + 2, dtype=self.mtype)  # a block's candidates
 
     def candidates(self, length: int, r0: int, r1: int) -> tuple[Any, Any]:
         """MACs of every candidate of the block's spans, one row per span, and the leaves' peaks.
@@ -161,7 +162,7 @@ class _Program(_Spans):
         i = np.arange(1 + r0, 1 + r1)
         j = i + length - 1
         width = length - 1
-        out = np.empty((len(i), 2 + 3 * width), dtype=self.mtype)
+        out = self.buffer[: len(i) * (2 + 3 * width)].reshape(len(i), 2 + 3 * width)
         out[:, 0] = self.costs.tangents(self.w[i - 1], i, j)
         out[:, 1] = self.costs.adjoints(self.w[j], i, j)
         if width:
