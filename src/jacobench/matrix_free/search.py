@@ -152,11 +152,11 @@ def optimal(
 
     Without a limit: for each segment ``i..j`` (shortest first) the cheapest of tangents, adjoints
     and, for every split ``k``, multiply / push / pull using the best plans of the two halves.
-    Priced with numpy one segment length at a time (:mod:`jacobench.matrix_free.dynamic`), exactly:
-    int64 where the largest value fits, Python ints otherwise. Ties on MACs go to the simpler plan (fewer nodes: ``jvp(J2 J1)``
-    rather than the equally costly ``jvp(J2, seed=jvp(J1))``), then to the lower peak memory,
-    then to the first candidate in the order tangents, adjoints, then by ``k`` upwards:
-    multiply, push, pull.
+    Priced with numpy one segment length at a time (:mod:`jacobench.matrix_free.dynamic`),
+    exactly: int64 where the largest value fits, Python ints otherwise. Ties on MACs go to the
+    simpler plan (fewer nodes: ``jvp(J2 J1)`` rather than the equally costly
+    ``jvp(J2, seed=jvp(J1))``), then to the lower peak memory, then to the first candidate in the
+    order tangents, adjoints, then by ``k`` upwards: multiply, push, pull.
 
     With ``max_peak``: a dynamic program over segments that keeps, for each segment, the Pareto
     front of (MACs, peak memory) over its plans, dropping every point over ``max_peak``. A node's
