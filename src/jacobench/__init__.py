@@ -22,6 +22,7 @@ from .cost import (
 )
 from .errors import JacobenchError
 from .explicit import multiply
+from .functions import chain_of
 from .matrix_free import (
     MATRIX_FREE_STRATEGIES,
     MatrixFreeNode,
@@ -53,6 +54,7 @@ __all__ = [
     "Tree",
     "all_brackets",
     "all_matrix_free_trees",
+    "chain_of",
     "format_matrix_free_tree",
     "format_tree",
     "forward_macs",
