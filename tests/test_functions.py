@@ -427,6 +427,32 @@ def test_outputs_that_are_not_floating_arrays(f, message):
         jb.jacobian(f, point(3))
 
 
+@jax.custom_vjp
+def clip_gradient(h):
+    return h
+
+
+clip_gradient.defvjp(lambda h: (h, None), lambda _, g: (jnp.clip(g, -0.1, 0.1),))
+
+
+def test_custom_vjp_segments_are_pulled_never_pushed():
+    w1, w2 = jnp.ones((3, 8)) / 8, jnp.ones((2, 3)) / 3
+
+    def f(x):  # 8 -> 3 (a custom_vjp inside) -> 2
+        return w2 @ clip_gradient(jnp.tanh(w1 @ x))
+
+    chain = jb.chain_of(f, point(8))
+    assert chain.widths == (8, 3, 2)
+    assert [s.count.custom_vjp for s in chain.segments] == [True, False]
+    x = point(8)
+    want = jax.jacrev(f)(x)
+    assert_tree_close(jb.jacobian(f, x, "reverse"), want)
+    assert_tree_close(jb.jacobian(f, x), want)
+    for strategy in ("forward", "jacfwd"):
+        with pytest.raises(jb.JacobenchError, match=r"pushes tangents through J1 of 'f'"):
+            jb.jacobian(f, x, strategy)
+
+
 def test_not_callable():
     with pytest.raises(jb.JacobenchError, match=r"f is int, expected a JAX-traceable function"):
         jb.chain_of(3, point(3))  # type: ignore[arg-type]

@@ -195,8 +195,37 @@ def function_jacobian(
         if key not in traced.plans:
             traced.plans[key] = plan_chain(chain, strategy, memory_budget=memory_budget)
         plan, budget = traced.plans[key], None
+    _check_tangents(chain, plan)
     if plan.strategy in _JAX_MODES:
         mode = jax.jacfwd if plan.strategy == "jacfwd" else jax.jacrev
         return mode(f)(x)
     flat, _ = ravel(x)
     return traced.unflatten(chain_jacobian(chain, flat, plan, memory_budget=budget))
+
+
+def _check_tangents(chain: FunctionChain, plan: MatrixFreePlan) -> None:
+    """Refuse a plan that pushes tangents through a segment holding a ``custom_vjp`` function.
+
+    JAX differentiates a ``custom_vjp`` function by adjoints only (``jax.jvp`` of one fails).
+    """
+    blocked = [s.index for s in chain.segments if s.count.custom_vjp]
+    if not blocked:
+        return
+    spans = [(1, chain.n_layers)] if plan.strategy == "jacfwd" else []
+    stack = [plan.tree]
+    while stack:
+        node = stack.pop()
+        if node.op == "tangents":
+            spans.append((node.lo, node.hi))
+        elif node.op == "push":
+            spans.append((node.split + 1, node.hi))
+        stack.extend(node.children)
+    for lo, hi in spans:
+        for index in blocked:
+            if lo <= index <= hi:
+                raise JacobenchError(
+                    f"plan {plan.formula if plan.strategy != 'jacfwd' else 'jacfwd'} pushes "
+                    f"tangents through J{index} of {chain.name!r}, which holds a custom_vjp "
+                    "function: JAX differentiates those by adjoints only; use strategy "
+                    "'reverse' or 'optimal'"
+                )
