@@ -16,8 +16,9 @@ import numpy as np
 
 from ..chain import Chain
 from ..errors import JacobenchError
-from ..matrix_free import MatrixFreePlan, get_matrix_free_strategy, plan_matrix_free
+from ..matrix_free import MatrixFreePlan, get_strategy
 from ..matrix_free import jacobian as chain_jacobian
+from ..matrix_free import plan as plan_matrix_free
 from .discover import MAX_SEGMENTS, Discovery, Segment
 from .trace import Traced, ravel, trace
 
@@ -66,7 +67,7 @@ class FunctionChain(Chain):
         """The matrix-free plan :func:`jacobench.jacobian` runs on this chain.
 
         Args:
-            strategy: A name in :data:`jacobench.MATRIX_FREE_STRATEGIES` (any case).
+            strategy: A name in :data:`jacobench.matrix_free.STRATEGIES` (any case).
             memory_budget: ``None`` or the most bytes the plan may hold (in this chain's dtype).
         """
         return plan_chain(self, strategy, memory_budget=memory_budget)
@@ -149,6 +150,11 @@ def plan_chain(
 ) -> MatrixFreePlan:
     """Plan a discovered chain: the one place its per-segment costs reach the planner.
 
+    The planner gets :attr:`FunctionChain.layer_costs`, except that a segment holding a
+    ``custom_vjp`` function (which JAX cannot push tangents through) is given a tangent cost
+    above what reverse mode costs on the whole chain, so that no optimal plan pushes tangents
+    through it.
+
     Example:
         >>> import jax.numpy as jnp
         >>> W = jnp.ones((1, 6))
@@ -156,7 +162,24 @@ def plan_chain(
         >>> plan_chain(chain).formula          # one adjoint through J1, pushed through J2
         'jvp(J2, seed=vjp(J1))'
     """
-    return plan_matrix_free(chain.widths, strategy, memory_budget=memory_budget, dtype=chain.dtype)
+    return plan_matrix_free(
+        chain.widths,
+        strategy,
+        memory_budget=memory_budget,
+        dtype=chain.dtype,
+        layer_costs=_planning_costs(chain),
+    )
+
+
+def _planning_costs(chain: FunctionChain) -> tuple[tuple[int, int], ...]:
+    costs = chain.layer_costs
+    if not any(s.count.custom_vjp for s in chain.segments):
+        return costs
+    never = chain.widths[-1] * sum(a for _, a in costs) + 1  # more than all of reverse mode
+    return tuple(
+        (never if s.count.custom_vjp else t, a)
+        for s, (t, a) in zip(chain.segments, costs, strict=True)
+    )
 
 
 def function_jacobian(
@@ -183,7 +206,7 @@ def function_jacobian(
     import jax.numpy as jnp
 
     if isinstance(strategy, str):
-        get_matrix_free_strategy(strategy)  # an unknown name fails before any tracing
+        get_strategy(strategy)  # an unknown name fails before any tracing
     traced = _trace(f, x, MAX_SEGMENTS)
     if traced.discovery is None:  # no inputs or no outputs: nothing to plan
         return traced.unflatten(jnp.zeros((traced.n_out, traced.n_in), traced.dtype))
