@@ -42,11 +42,14 @@ def test_matrix_free_planning_time(benchmark, n_layers):
     assert jb.matrix_free.cost(widths, tree) <= best_mode
 
 
-def _hundred_layer_functions(n_layers: int):
-    """``new()`` makes a new plain tanh network of ``n_layers`` random widths per call."""
+def _hundred_layer_functions(n_layers: int, seed: int):
+    """``new()`` makes a new plain tanh network of ``n_layers`` random widths per call.
+
+    New widths also mean new shapes for JAX, whose own tracing caches then miss as well.
+    """
     import jax.numpy as jnp
 
-    rng = np.random.default_rng(n_layers)
+    rng = np.random.default_rng((n_layers, seed))
 
     def new():
         widths = (64, *(int(w) for w in rng.integers(8, 256, size=n_layers - 1)), 64)
@@ -79,7 +82,7 @@ def test_discovery_time(benchmark, n_layers):
 
     from jacobench.functions import FunctionChain, discover, plan_chain
 
-    new, x, planned = _hundred_layer_functions(n_layers), jnp.ones(64, jnp.float32), []
+    new, x, planned = _hundred_layer_functions(n_layers, 0), jnp.ones(64, jnp.float32), []
 
     def traced():
         f, widths = new()
@@ -102,7 +105,7 @@ def test_trace_discovery_time(benchmark, n_layers):
     """jb.chain_of(f, x).plan() on a new n_layers function: tracing f included (no caches)."""
     import jax.numpy as jnp
 
-    new, x = _hundred_layer_functions(n_layers), jnp.ones(64, jnp.float32)
+    new, x = _hundred_layer_functions(n_layers, 1), jnp.ones(64, jnp.float32)
 
     def discover_and_plan(f):
         chain = jb.chain_of(f, x)
