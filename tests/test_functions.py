@@ -464,6 +464,18 @@ def test_not_callable():
         jb.jacobian(3, point(3))  # type: ignore[arg-type]
 
 
+def test_scalar_input_and_tuple_output():
+    def f(s):
+        return jnp.sin(s) * jnp.arange(3.0), s**2
+
+    assert_tree_close(jb.jacobian(f, 1.5), jax.jacfwd(f)(1.5))
+
+
+def test_max_segments_must_be_positive():
+    with pytest.raises(jb.JacobenchError, match=r"max_segments must be a positive int, got 0"):
+        jb.chain_of(lambda x: x, point(3), max_segments=0)
+
+
 def test_empty_chain_has_no_widths():
     with pytest.raises(jb.JacobenchError, match=r"has 3 inputs and 0 outputs"):
         jb.chain_of(lambda x: jnp.zeros(0), point(3))

@@ -139,6 +139,8 @@ def _trace(f: Any, x: Any, max_segments: int) -> Traced:
         raise JacobenchError(
             f"f is {type(f).__name__}, expected a JAX-traceable function or a jacobench.Chain"
         )
+    if isinstance(max_segments, bool) or not isinstance(max_segments, int) or max_segments < 1:
+        raise JacobenchError(f"max_segments must be a positive int, got {max_segments!r}")
     return trace(f, x, max_segments)
 
 
