@@ -75,7 +75,7 @@ def test_json_matches_plan(capsys):
     report = plan_json(["plan", *map(str, widths), "--dtype", "float64"], capsys)
     assert set(report) == {
         "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "explicit_error",
-        "matrix_free", "matrix_free_error",
+        "explicit_skipped", "matrix_free", "matrix_free_error", "matrix_free_skipped",
     }  # fmt: skip
     assert report["widths"] == list(widths)
     assert (report["dtype"], report["itemsize"], report["memory_budget_bytes"]) == (
@@ -85,6 +85,7 @@ def test_json_matches_plan(capsys):
     )
     assert report["matrix_free"] is None
     assert report["explicit_error"] is None and report["matrix_free_error"] is None
+    assert report["explicit_skipped"] is None and report["matrix_free_skipped"] is None
     assert [row["strategy"] for row in report["explicit"]] == ["forward", "reverse", "optimal"]
     for row in report["explicit"]:
         p = jb.plan(widths, row["strategy"])

@@ -74,6 +74,7 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITES = {
     "matrix_free": "bench_grid_matrix_free.py",
     "explicit": "bench_grid_explicit.py",
+    "auto": "bench_functions.py",
 }
 """The suite of each engine, in :data:`SUITES_DIR`, in the order they run (under a time limit,
 the first one gets the time first)."""
