@@ -52,8 +52,10 @@ def test_a_program_is_compiled_once_per_configuration():
 
     first = conftest.compile_once(("cfg-a", "tree"), "forward", build("a"))
     twin = conftest.compile_once(("cfg-a", "tree"), "optimal", build("b"))
-    assert first == {"compiled": "program a", "compile_s": 1.5, "compiled_with": ""}
-    assert twin == {"compiled": "program a", "compile_s": 0.0, "compiled_with": "forward"}
+    program = first.pop("program")
+    assert first == {"compiled": "program a", "compile_s": 1.5, "same_program_as": ""}
+    assert twin.pop("program") is program and program.owner == "forward"
+    assert twin == {"compiled": "program a", "compile_s": 0.0, "same_program_as": "forward"}
     other = conftest.compile_once(("cfg-b", "tree"), "forward", build("c"))  # a new config
     assert other["compiled"] == "program c" and calls == ["a", "c"]
     assert set(conftest._PROGRAMS) == {("cfg-b", "tree")}  # the old config's programs dropped

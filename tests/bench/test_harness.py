@@ -53,7 +53,8 @@ def test_the_run_writes_csv_latest_sidecar_and_raw_json(tiny_run):
     assert {"python", "jax", "jaxlib", "numpy"} <= set(sidecar["versions"])
     assert sidecar["grid"] == "tiny"
     raw = json.loads(written["raw"].read_text())
-    assert len(raw["benchmarks"]) == (frame["status"] == "ok").sum()
+    timed = (frame["status"] == "ok") & (frame["same_program_as"].fillna("") == "")
+    assert len(raw["benchmarks"]) == timed.sum()  # a twin row takes its owner's rounds
     assert (results / "earlier.csv").read_text() == "an earlier run's results\n"
     assert not list(results.glob(".*"))  # no temporary files left behind
 
@@ -70,10 +71,16 @@ def test_rows_are_checked_timed_and_costed(tiny_run):
     assert (ok["time_median_s"] > 0).all() and (ok["rounds"] >= 10).all()
     assert (ok["max_abs_error"] < 1e-4).all()
     jax_rows = ok[ok["backend"] == "jax"]
-    # every row compiled its program, or reused the one a twin row of its chain compiled
+    # every row compiled its program, or runs the one a twin row of its chain compiled and timed
     compiled = jax_rows["compile_s"] > 0
-    reused = (jax_rows["compile_s"] == 0) & jax_rows["compiled_with"].isin(jax_rows["strategy"])
-    assert (compiled ^ reused).all() and reused.any()
+    twin = jax_rows["same_program_as"].fillna("") != ""
+    assert (compiled ^ twin).all() and twin.any()
+    keys = ["engine", "backend", "sweep", "widths", "batch"]
+    owners = jax_rows[~twin].set_index([*keys, "strategy"])
+    for _, r in jax_rows[twin].iterrows():
+        owner = owners.loc[(*(r[k] for k in keys), r["same_program_as"])]
+        assert r["compile_s"] == 0 and r["plan_formula"] == owner["plan_formula"]
+        assert r["time_median_s"] == owner["time_median_s"] and r["rounds"] == owner["rounds"]
     assert set(jax_rows["mem_source"]) == {"xla_memory_analysis"}
     # XLA counts two flops per multiply-add (and says nothing for a single layer: no product).
     # The matrix-free executor runs the identity seeds of dense layers without a product, so

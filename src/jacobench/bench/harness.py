@@ -73,8 +73,8 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 SUITES = {
     "matrix_free": "bench_grid_matrix_free.py",
-    "explicit": "bench_grid_explicit.py",
     "auto": "bench_functions.py",
+    "explicit": "bench_grid_explicit.py",
 }
 """The suite of each engine, in :data:`SUITES_DIR`, in the order they run (under a time limit,
 the first one gets the time first)."""
@@ -174,6 +174,8 @@ def environment(run_id: str, grid_name: str, root: Path = _SOURCE_ROOT) -> dict[
         "platform": platform.platform(),
         "cpu_model": measure.cpu_model(),
         "cpu_count": os.cpu_count(),
+        # 1, 5 and 15 minutes; on a shared machine, how much else ran beside the suites
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "device": measure.device_description("jax"),
         "env": {name: env.get(name) for name in THREAD_VARIABLES},
         "git": _git(root),

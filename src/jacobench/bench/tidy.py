@@ -84,7 +84,7 @@ COLUMNS: dict[str, Column] = {
     "rounds": Column("Int64"),
     "unstable": Column("boolean"),
     "compile_s": Column("float64"),
-    "compiled_with": Column("string"),
+    "same_program_as": Column("string"),
     "mem_model_bytes": Column("Int64"),
     "mem_measured_bytes": Column("float64"),
     "mem_source": Column("string"),
@@ -170,6 +170,7 @@ def build_frame(
         except (TypeError, ValueError) as exc:
             raise JacobenchError(f"column {column!r} cannot be read as {dtype}: {exc}") from None
     frame["skip_reason"] = frame["skip_reason"].fillna("")
+    frame["same_program_as"] = frame["same_program_as"].fillna("")
     frame["batch"] = frame["batch"].fillna(1)  # rows of suites without batches: one point
     extra = [c for c in frame.columns if c not in COLUMNS]
     return frame[list(COLUMNS) + extra]

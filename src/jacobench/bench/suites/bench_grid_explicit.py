@@ -3,8 +3,9 @@
 Per row: plan, guard the memory budget and the time limit, check the product against the float64
 reference, measure memory in a pass of its own, then time a blocking call (JAX: compiled
 beforehand, not timed; a bracketing that another strategy of the row's chain already compiled,
-``optimal`` that is ``forward`` say, reuses that program). numpy rows above ``--numpy-max-macs``
-are skipped and recorded (beside an accelerator, its host CPU would take seconds a row).
+``optimal`` that is ``forward`` say, reuses that program and its timing). numpy rows above
+``--numpy-max-macs`` are skipped and recorded (beside an accelerator, its host CPU would take
+seconds a row).
 """
 
 from __future__ import annotations
@@ -57,12 +58,13 @@ def test_explicit(benchmark, config, strategy, backend, row, guard, watch, pytes
         record_row(pytestconfig, info, "skipped", reason)
         pytest.skip(reason)
     with watch(info):
-        _measure(benchmark, info, widths, plan, backend, config)
+        _measure(benchmark, info, widths, plan, backend, config, pytestconfig)
 
 
-def _measure(benchmark, info, widths, plan, backend, config):
+def _measure(benchmark, info, widths, plan, backend, config, pytestconfig):
     mats = measure.random_jacobians(widths, DTYPE, SEED)
     ref = measure.reference_product(widths, SEED)
+    program = None
     if backend == "numpy":
         call = lambda: jb.multiply(mats, plan)  # noqa: E731
         info["compile_s"] = float("nan")
@@ -81,8 +83,9 @@ def _measure(benchmark, info, widths, plan, backend, config):
             info["strategy"],
             lambda: measure.compile_jax(lambda ms: jb.multiply(ms, plan), args),
         )
-        compiled = made["compiled"]
-        info.update(compile_s=made["compile_s"], compiled_with=made["compiled_with"])
+        compiled, program = made["compiled"], made["program"]
+        info.update(compile_s=made["compile_s"], same_program_as=made["same_program_as"])
         call = lambda: jax.block_until_ready(compiled(args))  # noqa: E731
         info.update(xla_figures(compiled, call, device))
-    check_then_time(benchmark, info, call, ref, f"{info['strategy']}/{backend} on {widths}")
+    what = f"{info['strategy']}/{backend} on {widths}"
+    check_then_time(benchmark, info, call, ref, what, program, pytestconfig)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ import numpy as np
 import pytest
 
 from jacobench.bench import grid, measure
+from jacobench.bench.tidy import UNSTABLE_IQR_RATIO
 from jacobench.units import format_bytes, parse_bytes
 
 # Float64 references need x64; every timed array is given an explicit dtype.
@@ -204,27 +206,41 @@ def watch(pytestconfig):
     return watching
 
 
-_PROGRAMS: dict[Any, tuple[Any, float, str]] = {}
-"""Compiled programs of the current configuration: key -> (executable, seconds, first row)."""
+class Program:
+    """A compiled program of the current configuration, and the timing of the row that owns it."""
+
+    def __init__(self, compiled: Any, compile_s: float, owner: str) -> None:
+        self.compiled, self.compile_s, self.owner = compiled, compile_s, owner
+        self.stats: dict | None = None  # the owner's timing, once measured
+
+
+_PROGRAMS: dict[Any, Program] = {}
+"""Compiled programs of the current configuration, by key."""
 
 
 def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]) -> dict:
     """Compile a program once per configuration; a twin row (same ``key``) reuses it.
 
     ``key`` starts with what identifies the configuration; programs of other configurations are
-    dropped when a new one starts. Returns ``{"compiled", "compile_s", "compiled_with"}``: the
-    executable, the seconds this row spent compiling (0 when reused) and the row whose program it
-    reuses ("" when it compiled its own).
+    dropped when a new one starts. Returns ``{"compiled", "compile_s", "same_program_as",
+    "program"}``: the executable, the seconds this row spent compiling (0 when reused), the row
+    whose program it is ("" when it compiled its own) and the :class:`Program` (for
+    :func:`check_then_time`, which reuses its owner's timing).
     """
     config_key = key[0]
     for old in [k for k in _PROGRAMS if k[0] != config_key]:
         del _PROGRAMS[old]
     if key in _PROGRAMS:
-        compiled, _, first = _PROGRAMS[key]
-        return {"compiled": compiled, "compile_s": 0.0, "compiled_with": first}
+        program = _PROGRAMS[key]
+        return {
+            "compiled": program.compiled,
+            "compile_s": 0.0,
+            "same_program_as": program.owner,
+            "program": program,
+        }
     compiled, seconds = compile_()
-    _PROGRAMS[key] = (compiled, seconds, owner)
-    return {"compiled": compiled, "compile_s": seconds, "compiled_with": ""}
+    program = _PROGRAMS[key] = Program(compiled, seconds, owner)
+    return {"compiled": compiled, "compile_s": seconds, "same_program_as": "", "program": program}
 
 
 def xla_figures(compiled, call, device) -> dict:
@@ -237,16 +253,43 @@ def xla_figures(compiled, call, device) -> dict:
     }
 
 
-def check_then_time(benchmark, info: dict, call, ref: np.ndarray, what: str) -> None:
-    """Compare ``call()`` with the float64 reference, then time it (rounds calibrated)."""
+def check_then_time(
+    benchmark,
+    info: dict,
+    call,
+    ref: np.ndarray,
+    what: str,
+    program: Program | None = None,
+    pytestconfig=None,
+) -> None:
+    """Compare ``call()`` with the float64 reference, then time it (rounds calibrated).
+
+    A row whose ``program`` another row of its chain owns and has timed (``optimal`` whose plan is
+    ``forward``'s, say) is checked, then gets that row's timing instead of a second, noisier one
+    of the same executable: it is recorded with ``status`` "ok" (``same_program_as`` names the
+    row) and the test is skipped.
+    """
     out = np.asarray(call(), dtype=np.float64)
     error = float(np.max(np.abs(out - ref)))
     info["max_abs_error"] = error
     scale = max(1.0, float(np.max(np.abs(ref)))) * max(1, info["depth"])
     tolerance = (1e-4 if DTYPE == "float32" else 1e-10) * scale
     assert error <= tolerance, f"{what}: max abs error {error:.3g} vs the float64 reference"
+    if program is not None and program.stats is not None and info.get("same_program_as"):
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
+        record_row(pytestconfig, {**info, **program.stats, "test": test}, "ok", "")
+        pytest.skip(f"the same program as {program.owner}'s row: its timing is reused")
     start = time.perf_counter()
     call()
     rounds, iterations = measure.choose_rounds(time.perf_counter() - start, _TIMING["target_s"])
     benchmark.extra_info.update(info)
     benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
+    if program is not None and not info.get("same_program_as"):
+        stats = benchmark.stats.stats
+        program.stats = {
+            "time_median_s": stats.median,
+            "time_min_s": stats.min,
+            "time_iqr_s": stats.iqr,
+            "rounds": stats.rounds,
+            "unstable": bool(stats.median > 0 and stats.iqr / stats.median > UNSTABLE_IQR_RATIO),
+        }
