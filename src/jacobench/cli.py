@@ -447,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name; ``sys.argv[1:]`` by default.
 
     Returns:
-        0 on success, 2 for bad input (after one line ``jacobench: error: ...`` on stderr).
+        0 on success, 2 for bad input (after one line ``jacobench: error: ...`` on stderr), 130
+        after Ctrl-C (one line ``jacobench: interrupted``).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -463,6 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(err).split())  # always one line
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _notes(show: Callable[..., None]) -> Callable[..., None]:

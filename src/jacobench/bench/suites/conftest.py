@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import pytest
 
-from jacobench.bench import grid, measure
+from jacobench.bench import grid, harness, measure
 from jacobench.units import format_bytes, parse_bytes
 
 # Float64 references need x64; every timed array is given an explicit dtype.
@@ -44,6 +44,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    harness.die_with_harness()  # started by the harness: die with it, even if it is SIGKILLed
     config._jacobench_skipped = []
     precision = config.getoption("--matmul-precision")
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
