@@ -48,7 +48,8 @@ def test_both_engines_answer_every_verb(engine, verb):
 
 def test_the_top_level_is_small():
     assert set(jb.__all__) >= TOP_LEVEL
-    assert set(jb.__all__) - TOP_LEVEL == {"explicit", "matrix_free"}
+    # plus the engine namespaces and chain_of (issue 13: the chain inside any function)
+    assert set(jb.__all__) - TOP_LEVEL == {"explicit", "matrix_free", "chain_of"}
 
 
 @settings(max_examples=40, deadline=None)

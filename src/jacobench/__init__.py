@@ -18,6 +18,7 @@ from . import explicit, matrix_free
 from .chain import Chain, Dense, mlp
 from .errors import JacobenchError
 from .explicit import Plan, forward_macs, multiply, plan, reverse_macs
+from .functions import chain_of
 from .matrix_free import MatrixFreePlan, jacobian
 from .matrix_free import plan as plan_matrix_free
 
@@ -27,6 +28,7 @@ __all__ = [
     "JacobenchError",
     "MatrixFreePlan",
     "Plan",
+    "chain_of",
     "explicit",
     "forward_macs",
     "jacobian",

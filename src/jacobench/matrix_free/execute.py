@@ -23,7 +23,7 @@ __all__ = ["jacobian"]
 
 
 def jacobian(
-    chain: Chain,
+    chain: Chain | Callable[..., Any],
     x: Any,
     strategy: str | MatrixFreePlan = "optimal",
     *,
@@ -36,9 +36,13 @@ def jacobian(
     them. Works eagerly, inside ``jax.jit`` (the plan is made once, at trace time, from the
     chain's static widths, and cached) and under ``jax.vmap`` over ``x``.
 
+    Any other JAX-traceable function ``f`` is taken too: its chain is discovered, planned and run
+    on the flattened input, and the result has the structure of ``jax.jacfwd(f)(x)`` (see
+    :func:`jacobench.functions.function_jacobian`).
+
     Args:
-        chain: The :class:`~jacobench.chain.Chain`.
-        x: A ``(d_0,)`` vector of a floating dtype.
+        chain: The :class:`~jacobench.chain.Chain`, or any JAX-traceable function ``f``.
+        x: A ``(d_0,)`` vector of a floating dtype (for ``f``: an array or a pytree of them).
         strategy: A name in :data:`~jacobench.matrix_free.STRATEGIES` (any case): ``"optimal"``
             (default),
             ``"forward"``, ``"reverse"``, ``"explicit"``, or JAX's own ``"jacfwd"`` /
@@ -81,10 +85,14 @@ def jacobian(
     import jax
     import jax.numpy as jnp
 
+    if not isinstance(chain, Chain) and callable(chain):
+        from ..functions import function_jacobian
+
+        return function_jacobian(chain, x, strategy, memory_budget=memory_budget)
     if not isinstance(chain, Chain):
         raise JacobenchError(
-            f"chain is {type(chain).__name__}, expected a jacobench.Chain (wrap your layer "
-            "functions with jacobench.Chain(layers, widths))"
+            f"chain is {type(chain).__name__}, expected a jacobench.Chain or a JAX-traceable "
+            "function"
         )
     if isinstance(strategy, MatrixFreePlan):
         chosen = strategy
