@@ -164,11 +164,9 @@ class Dense:
         return _activation_fn(self.activation)(self.weight @ h + self.bias)
 
 
-def _check_activation(name: object) -> None:
-    if name not in ACTIVATIONS:
-        raise JacobenchError(
-            f"unknown activation {name!r}; valid options are {sorted(ACTIVATIONS)}"
-        )
+def _check_activation(name: object, what: str = "activation") -> None:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise JacobenchError(f"unknown {what} {name!r}; valid options are {sorted(ACTIVATIONS)}")
 
 
 def _activation_fn(name: str) -> Callable[[Any], Any]:
@@ -188,6 +186,7 @@ def mlp(
     activation: str = "tanh",
     seed: int = 0,
     dtype: Any = "float32",
+    final_activation: str | None = None,
 ) -> Chain:
     """A dense network ``f_l(h) = phi(W_l h + b_l)`` with seeded random weights.
 
@@ -197,12 +196,17 @@ def mlp(
 
     Args:
         widths: ``(d_0, ..., d_L)``.
-        activation: ``"tanh"``, ``"relu"``, ``"sigmoid"`` or ``"identity"`` (used on every layer).
+        activation: ``"tanh"``, ``"relu"``, ``"sigmoid"`` or ``"identity"`` (used on every layer
+            but the last, and on the last too unless ``final_activation`` says otherwise).
         seed: Seed of the weight generator.
         dtype: Weight dtype, e.g. ``jnp.float32`` (the default) or ``jnp.float64``.
+        final_activation: The last layer's activation, one of the same names; ``None`` (the
+            default) means ``activation``. ``mlp((d0, d1, d2, d3, 1), final_activation="identity")``
+            is the scalar function ``f = w_4^T h_3 + b_4`` of a network with a linear read-out.
 
     Returns:
-        A :class:`Chain` of :class:`Dense` layers, named like ``mlp(3-4-2, tanh)``.
+        A :class:`Chain` of :class:`Dense` layers, named like ``mlp(3-4-2, tanh)``, or like
+        ``mlp(3-4-1, tanh, final identity)`` when the last layer's activation differs.
 
     Raises:
         JacobenchError: For bad widths or an unknown activation.
@@ -212,17 +216,27 @@ def mlp(
         >>> net = mlp((3, 4, 2), activation="relu", seed=1)
         >>> net.name, net.layers[0].weight.shape, net(jnp.ones(3)).shape
         ('mlp(3-4-2, relu)', (4, 3), (2,))
+        >>> scalar = mlp((3, 4, 1), final_activation="identity")
+        >>> scalar.name, [layer.activation for layer in scalar.layers]
+        ('mlp(3-4-1, tanh, final identity)', ['tanh', 'identity'])
     """
     import jax.numpy as jnp
 
     d = validate_widths(widths)
     _check_activation(activation)
+    final = activation if final_activation is None else final_activation
+    _check_activation(final, "final_activation")
     rng = np.random.default_rng(seed)
     layers = []
-    for d_in, d_out in itertools.pairwise(d):
+    for k, (d_in, d_out) in enumerate(itertools.pairwise(d), start=1):
         weight = rng.standard_normal((d_out, d_in)) / np.sqrt(d_in)
         bias = 0.1 * rng.standard_normal(d_out)
         layers.append(
-            Dense(jnp.asarray(weight, dtype=dtype), jnp.asarray(bias, dtype=dtype), activation)
+            Dense(
+                jnp.asarray(weight, dtype=dtype),
+                jnp.asarray(bias, dtype=dtype),
+                final if k == len(d) - 1 else activation,
+            )
         )
-    return Chain(layers, d, name=f"mlp({'-'.join(map(str, d))}, {activation})")
+    label = activation if final == activation else f"{activation}, final {final}"
+    return Chain(layers, d, name=f"mlp({'-'.join(map(str, d))}, {label})")
