@@ -40,6 +40,7 @@ from .matrix_free import (
     plan_matrix_free,
 )
 from .planners import STRATEGIES, Plan, get_strategy, optimal_tree, plan
+from .second_order import hessian, hvp, plan_hessian, plan_hvp
 
 __all__ = [
     "MATRIX_FREE_STRATEGIES",
@@ -58,6 +59,8 @@ __all__ = [
     "forward_macs",
     "get_matrix_free_strategy",
     "get_strategy",
+    "hessian",
+    "hvp",
     "jacobian",
     "matrix_free_forward_macs",
     "matrix_free_macs",
@@ -70,6 +73,8 @@ __all__ = [
     "optimal_matrix_free_tree_within",
     "optimal_tree",
     "plan",
+    "plan_hessian",
+    "plan_hvp",
     "plan_matrix_free",
     "reverse_macs",
     "schedule",
