@@ -140,17 +140,17 @@ class Step:
     Attributes:
         action: What the step computes, in words.
         macs: Its multiply-adds.
-        held_elements: Elements held at the step's peak (everything still alive, see the module
+        held: Elements held at the step's peak (everything still alive, see the module
             docstring).
 
     Example:
-        >>> Step("primal pass through layers 1..2", 20, 6).macs
+        >>> Step("forward: primal through J1 J2, kept", 20, 6).macs
         20
     """
 
     action: str
     macs: int
-    held_elements: int
+    held: int
 
 
 def validate_scalar_widths(widths: object) -> tuple[int, ...]:
@@ -228,24 +228,19 @@ def hvp_steps(widths: Sequence[int], mode: str) -> tuple[Step, ...]:
 @lru_cache(maxsize=256)
 def _hvp_steps(d: tuple[int, ...], mode: str) -> tuple[Step, ...]:
     n_layers, s, c1, acts = len(d) - 1, _layers(d, 0, len(d) - 1), d[0] * d[1], sum(d)
-    top = f"layers {n_layers}..1" if n_layers > 1 else "layer 1"
+    up, down = f"through {_label(1, n_layers, True)}", f"through {_label(1, n_layers, False)}"
     peak = 2 * acts + max(d)
     if mode == "rev-over-rev":
         return (
-            Step(f"primal through layers 1..{n_layers}, activations kept", s, acts),
-            Step(
-                f"gradient: adjoint back through {top} (its last product unused)", s - c1, 2 * acts
-            ),
-            Step(f"adjoints of the adjoints, W_l b, through layers 1..{n_layers}", s, peak),
-            Step(f"adjoints of the primal chain back through {top}: Hv", s, peak),
+            Step(f"forward: primal {up}, kept", s, acts),
+            Step(f"back: gradient {down}, kept", s - c1, 2 * acts),
+            Step(f"forward: adjoints of its adjoints {up}", s, peak),
+            Step(f"back: adjoint of the primal chain {down} -> Hv", s, peak),
         )
-    if mode == "fwd-over-rev":
-        back = f"adjoint (last product unused) and its tangent back through {top}: Hv"
-    else:
-        back = "adjoints of the tangent chain (last product unused) and the primal chain: Hv"
+    back = "adjoint and its tangent" if mode == "fwd-over-rev" else "adjoints of both chains"
     return (
-        Step(f"primal and 1 tangent through layers 1..{n_layers}, both kept", 2 * s, 2 * acts),
-        Step(back, 2 * s - c1, peak),
+        Step(f"forward: primal and 1 tangent {up}, kept", 2 * s, 2 * acts),
+        Step(f"back: {back} {down} -> Hv", 2 * s - c1, peak),
     )
 
 
@@ -281,51 +276,41 @@ def hessian_steps(widths: Sequence[int], mode: str) -> tuple[Step, ...]:
 def _hessian_steps(d: tuple[int, ...], mode: str) -> tuple[Step, ...]:
     n_layers, n = len(d) - 1, d[0]
     s, c1, acts = _layers(d, 0, n_layers), d[0] * d[1], sum(d)
-    up, down = f"layers 1..{n_layers}", f"layers {n_layers}..1" if n_layers > 1 else "layer 1"
+    up, down = f"through {_label(1, n_layers, True)}", f"through {_label(1, n_layers, False)}"
     interior, widest = _interior(d, 0, n_layers)
-    primal = Step(f"primal through {up}, activations kept", s, acts)
+    primal = Step(f"forward: primal {up}, kept", s, acts)
+    tangents = _count(n, "tangent")
     if mode == "fwd-over-fwd":
         first = acts + 2 * n * interior
         return (
             primal,
-            Step(f"{n} tangents (the identity) through {up}", n * s, acts + n * interior),
-            Step(f"{n} more tangents (the outer identity) through {up}", n * s, first),
+            Step(f"forward: {tangents} (identity) {up}", n * s, acts + n * interior),
+            Step(f"forward: {tangents} more (identity) {up}", n * s, first),
             Step(
-                f"{n * n} second-order tangents through layers 2..{n_layers} (zero into layer 1)"
-                f": the {n}x{n} Hessian",
+                f"forward: {n * n} second-order tangents {up} -> H",
                 n * n * (s - c1),
                 first + n * n * interior + n * n,
             ),
         )
-    gradient = Step(f"gradient: adjoint back through {down} (its last product unused)", s - c1, 0)
-    forward = {
-        "fwd-over-rev": f"{n} tangents (the identity) through {up}, kept",
-        "rev-over-fwd": f"{n} tangents (the identity) through {up}, kept",
-        "rev-over-rev": f"{n} adjoints of the gradient's adjoints (the identity) through {up}",
-    }[mode]
-    backward = {
-        "fwd-over-rev": f"their adjoint-tangents back through {down}",
-        "rev-over-fwd": f"{n} adjoints of the primal chain back through {down}",
-        "rev-over-rev": f"{n} adjoints of the primal chain back through {down}",
-    }[mode]
-    held = 2 * acts + n * (interior + widest)
+    held = 2 * acts + n * (interior + widest) + n * n
     if mode == "rev-over-fwd":  # the tangent chain's adjoint does not depend on the seed: once
-        gradient = Step(
-            f"adjoint of the tangent chain (the same for every column) back through {down}",
-            s - c1,
-            0,
-        )
         return (
             primal,
-            Step(forward, n * s, acts + n * interior),
-            Step(gradient.action, gradient.macs, 2 * acts + n * interior),
-            Step(f"{backward}: the {n}x{n} Hessian", n * s, held + n * n),
+            Step(f"forward: {tangents} (identity) {up}, kept", n * s, acts + n * interior),
+            Step(f"back: adjoint of the tangent chain {down}", s - c1, 2 * acts + n * interior),
+            Step(f"back: {_count(n, 'adjoint')} of the primal chain {down} -> H", n * s, held),
         )
+    if mode == "rev-over-rev":
+        forward = f"forward: {_count(n, 'adjoint')} of the gradient's adjoints (identity) {up}"
+        backward = f"back: {_count(n, 'adjoint')} of the primal chain {down} -> H"
+    else:
+        forward = f"forward: {tangents} (identity) {up}, kept"
+        backward = f"back: {_count(n, 'adjoint-tangent')} {down} -> H"
     return (
         primal,
-        Step(gradient.action, gradient.macs, 2 * acts),
+        Step(f"back: gradient {down}, kept", s - c1, 2 * acts),
         Step(forward, n * s, 2 * acts + n * interior),
-        Step(f"{backward}: the {n}x{n} Hessian", n * s, held + n * n),
+        Step(backward, n * s, held),
     )
 
 
@@ -376,7 +361,7 @@ def splits_peak(widths: Sequence[int], splits: Sequence[int]) -> int:
         >>> splits_peak((4, 4, 1, 16, 16, 1), (2,))
         141
     """
-    return max(step.held_elements for step in splits_steps(widths, splits))
+    return max(step.held for step in splits_steps(widths, splits))
 
 
 def splits_steps(widths: Sequence[int], splits: Sequence[int]) -> tuple[Step, ...]:
@@ -394,24 +379,19 @@ def splits_steps(widths: Sequence[int], splits: Sequence[int]) -> tuple[Step, ..
 def _splits_steps(d: tuple[int, ...], splits: tuple[int, ...]) -> tuple[Step, ...]:
     n_layers = len(d) - 1
     s, acts = _layers(d, 0, n_layers), sum(d)
-    down = f"layers {n_layers}..2" if n_layers > 2 else "layer 2" if n_layers == 2 else "no layer"
     steps = [
-        Step(f"primal through layers 1..{n_layers}, activations kept", s, acts),
-        Step(f"gradient: adjoint back through {down}, adjoints kept", s - d[0] * d[1], 2 * acts),
+        Step(f"forward: primal through {_label(1, n_layers, True)}, kept", s, acts),
+        Step(
+            f"back: gradient through {_label(1, n_layers, False)}, kept", s - d[0] * d[1], 2 * acts
+        ),
     ]
     ks = (0, *splits, n_layers)
     for i, j in reversed(list(pairwise(ks))):
-        t, span = d[i], _span(i + 1, j)
-        held = 2 * acts + _sweep_held(d, i, j, seeded=j < n_layers)
-        if j == n_layers:
-            action = f"H{i} ({t}x{t}): {_count(t, 'tangent')} forward and back, layers {span}"
-            steps.append(Step(action, 2 * t * _layers(d, i, j), held))
-        else:
-            action = (
-                f"H{i} ({t}x{t}): {_count(t, 'tangent')} forward through layers {span}, seeded "
-                f"at h{j} with H{j} times them ({d[j]}x{d[j]} by {d[j]}x{t}), back"
-            )
-            steps.append(Step(action, 2 * t * _layers(d, i, j) + d[j] * d[j] * t, held))
+        t, seeded = d[i], j < n_layers
+        macs = 2 * t * _layers(d, i, j) + (d[j] * d[j] * t if seeded else 0)
+        seed = f", seed=H{j} J" if seeded else ""
+        action = f"H{i} = hess({_label(i + 1, j, False)}{seed}): {_count(t, 'tangent')}"
+        steps.append(Step(action, macs, 2 * acts + _sweep_held(d, i, j, seeded)))
     return tuple(steps)
 
 
@@ -419,8 +399,12 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _span(lo: int, hi: int) -> str:
-    return f"{lo}" if lo == hi else f"{lo}..{hi}"
+def _label(lo: int, hi: int, up: bool) -> str:
+    """Layers ``lo..hi`` as a product, ``J3 J2 J1`` (or ``J9..J1``), or upwards ``J1..J9``."""
+    if hi - lo < 3:
+        layers = range(lo, hi + 1) if up else range(hi, lo - 1, -1)
+        return " ".join(f"J{k}" for k in layers)
+    return f"J{lo}..J{hi}" if up else f"J{hi}..J{lo}"
 
 
 def all_splits(n_layers: int) -> Iterator[tuple[int, ...]]:

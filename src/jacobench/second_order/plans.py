@@ -138,22 +138,25 @@ class _Summary:
             ("Strategy", self.strategy),
             ("Formula", self.formula),
             ("Multiply-adds", f"{self.macs:,}"),
-            ("Peak memory (elements)", f"{self.peak_elements:,}"),
+            ("Peak elements", f"{self.peak_elements:,}"),
         ]
         if self.budget_elements is not None:
-            rows.append(("Memory budget (elements)", f"{self.budget_elements:,}"))
+            rows.append(("Budget elements", f"{self.budget_elements:,}"))
         return rows
 
     def __str__(self) -> str:
         rows = self._rows()
         width = max(len(k) for k, _ in rows)
-        lines = [f"{k + ':':<{width + 1}} {v}" for k, v in rows]
-        macs_w = max(len(f"{s.macs:,}") for s in self.steps)
-        held_w = max(len(f"{s.held_elements:,}") for s in self.steps)
-        lines.append(f"Steps ({'multiply-adds':>{macs_w}}, {'held':>{held_w}} elements):")
-        for k, s in enumerate(self.steps, start=1):
-            lines.append(f"  {k}. {s.macs:>{macs_w},}  {s.held_elements:>{held_w},}  {s.action}")
-        return "\n".join(lines)
+        head = [f"{k + ':':<{width + 1}} {v}" for k, v in rows]
+        cells = [("step", "action", "multiply-adds", "held elements")]
+        cells += [
+            (str(i), s.action, f"{s.macs:,}", f"{s.held:,}") for i, s in enumerate(self.steps, 1)
+        ]
+        w = [max(len(row[c]) for row in cells) for c in range(4)]
+        table = [
+            f"{a:>{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}  {d:>{w[3]}}".rstrip() for a, b, c, d in cells
+        ]
+        return "\n".join([*head, "", *table])
 
 
 @dataclass(frozen=True)
@@ -255,14 +258,15 @@ def plan_hvp(widths: Sequence[int], mode: str = "fwd-over-rev") -> HvpPlan:
 
     Example:
         >>> print(plan_hvp((3, 4, 1)))
-        Widths:                 3-4-1
-        Strategy:               fwd-over-rev
-        Formula:                jvp(grad(f), v)
-        Multiply-adds:          52
-        Peak memory (elements): 20
-        Steps (multiply-adds, held elements):
-          1. 32  16  primal and 1 tangent through layers 1..2, both kept
-          2. 20  20  adjoint (last product unused) and its tangent back through layers 2..1: Hv
+        Widths:        3-4-1
+        Strategy:      fwd-over-rev
+        Formula:       jvp(grad(f), v)
+        Multiply-adds: 52
+        Peak elements: 20
+        <BLANKLINE>
+        step  action                                             multiply-adds  held elements
+           1  forward: primal and 1 tangent through J1 J2, kept             32             16
+           2  back: adjoint and its tangent through J2 J1 -> Hv             20             20
     """
     d = validate_scalar_widths(widths)
     return _plan_hvp(d, get_hvp_mode(mode))
@@ -276,7 +280,7 @@ def _plan_hvp(d: tuple[int, ...], mode: str) -> HvpPlan:
         widths=d,
         strategy=mode,
         macs=sum(step.macs for step in steps),
-        peak_elements=max(step.held_elements for step in steps),
+        peak_elements=max(step.held for step in steps),
         gradient_macs=2 * s,
         steps=steps,
     )
@@ -317,13 +321,13 @@ def plan_hessian(
         Multiply-adds:             1,340
         jax.hessian multiply-adds: 3,064
         Speedup vs jax.hessian:    2.29x
-        Peak memory (elements):    141
-        Steps (multiply-adds, held elements):
-          1. 308   42  primal through layers 1..5, activations kept
-          2. 292   84  gradient: adjoint back through layers 5..2, adjoints kept
-          3. 576  133  H2 (1x1): 1 tangent forward and back, layers 3..5
-          4. 164  141  H0 (4x4): 4 tangents forward through layers 1..2, seeded at h2 with H2 \
-times them (1x1 by 1x4), back
+        Peak elements:             141
+        <BLANKLINE>
+        step  action                                   multiply-adds  held elements
+           1  forward: primal through J1..J5, kept               308             42
+           2  back: gradient through J5..J1, kept                292             84
+           3  H2 = hess(J5 J4 J3): 1 tangent                     576            133
+           4  H0 = hess(J2 J1, seed=H2 J): 4 tangents            164            141
 
         On ``(8, 2, 16, 2, 16, 1)`` the cheapest plan (976 MACs) forms ``H_1`` and peaks at 194
         elements; forming ``H_3`` too costs 8 more MACs and holds 190, so it is the cheapest
@@ -381,7 +385,7 @@ def _plan(
         strategy=name,
         splits=splits,
         macs=sum(step.macs for step in steps),
-        peak_elements=max(step.held_elements for step in steps),
+        peak_elements=max(step.held for step in steps),
         jax_hessian_macs=sum(step.macs for step in _hessian_steps(d, "fwd-over-rev")),
         steps=steps,
     )
