@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacobench as jb
-from jacobench import measure
+from jacobench.bench import measure
 from jacobench.second_order import model
 
 HVP_MODES = sorted(jb.second_order.HVP_STRATEGIES)
@@ -351,6 +351,32 @@ def test_a_budget_nothing_fits_names_the_smallest_that_does():
     ):
         jb.plan_hessian(widths, "rev-over-rev", memory_budget=need - 1)
     assert jb.plan_hessian(widths, "rev-over-rev", memory_budget=need).budget_elements == need // 4
+
+
+def test_second_order_speaks_the_engines_verbs():
+    so = jb.second_order
+    widths = (6, 6, 1, 5, 4, 1)
+    splits = so.optimal(widths)
+    p = so.plan(widths)
+    assert p.tree == p.splits == splits and p.formula == so.format(splits, 5)
+    assert p.macs == so.cost(widths, splits) and p.peak_elements == so.memory(widths, splits)
+    assert so.min_peak(widths) <= p.peak_elements
+    assert min(so.cost(widths, t) for t in so.trees(5)) == p.macs
+    assert sum(s.macs for s in p.steps) == p.macs
+    assert max(s.held for s in p.steps) == p.peak_elements
+    try:
+        so.register("Split-Everywhere", lambda d: tuple(range(1, len(d) - 1)))
+        q = jb.plan_hessian(widths, "split-everywhere")
+        assert q.splits == (1, 2, 3, 4) and q.strategy == "split-everywhere"
+        net = jb.mlp(widths, seed=0, dtype=jnp.float64)
+        x = point(6)
+        np.testing.assert_allclose(
+            jb.hessian(net, x, "split-everywhere"), jax.hessian(scalar(net))(x), 1e-11, 1e-14
+        )
+    finally:
+        so.STRATEGIES.pop("split-everywhere", None)
+    with pytest.raises(jb.JacobenchError, match="expected a function"):
+        so.register("x", 3)
 
 
 def test_all_splits_counts():

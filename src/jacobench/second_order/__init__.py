@@ -8,6 +8,19 @@ Hessian of the rest of the chain at the cheapest interfaces (Hessian chain brack
 :mod:`jacobench.second_order.model` for the derivation and the cost and memory model).
 :func:`plan_hvp` and :func:`plan_hessian` cost them without running anything.
 
+The verbs of the first-order engines, where a plan "tree" is the set of split interfaces:
+
+===================================  ==============================================================
+``STRATEGIES``, ``register``         the Hessian strategies (planners ``widths -> splits``)
+``cost(widths, splits)``             multiply-adds of the Hessian formed at ``splits``
+``memory(widths, splits)``           its peak elements (weights and ``x`` excluded)
+``optimal(widths, max_peak=None)``   the cheapest splits, optionally within a memory limit
+``min_peak(widths)``                 the least peak memory any set of splits reaches
+``trees(n_layers)``                  every set of splits (for brute-force checks)
+``format(splits, n_layers)``         the plan as a formula, ``hess(J2 J1, seed=hess(J4 J3))``
+``plan(widths, strategy, ...)``      :func:`plan_hessian`: a frozen, printable :class:`HessianPlan`
+===================================  ==============================================================
+
 Example:
     >>> import jax, jax.numpy as jnp
     >>> import jacobench as jb
@@ -26,17 +39,36 @@ Example:
 from __future__ import annotations
 
 from .execute import hessian, hvp
-from .model import HESSIAN_MODES, HVP_MODES, Step, optimal_splits
+from .model import (
+    HESSIAN_MODES,
+    HVP_MODES,
+    all_splits,
+    format_splits,
+    min_peak,
+    optimal_splits,
+    splits_macs,
+    splits_peak,
+)
 from .plans import (
     HVP_STRATEGIES,
     STRATEGIES,
     HessianPlan,
     HvpPlan,
+    Planner,
     get_hvp_mode,
     get_strategy,
     plan_hessian,
     plan_hvp,
+    register,
 )
+
+# The verbs of jacobench.explicit and jacobench.matrix_free; a plan "tree" is a set of splits.
+cost = splits_macs
+memory = splits_peak
+optimal = optimal_splits
+trees = all_splits
+format = format_splits
+plan = plan_hessian
 
 __all__ = [
     "HESSIAN_MODES",
@@ -45,12 +77,19 @@ __all__ = [
     "STRATEGIES",
     "HessianPlan",
     "HvpPlan",
-    "Step",
+    "Planner",
+    "cost",
+    "format",
     "get_hvp_mode",
     "get_strategy",
     "hessian",
     "hvp",
-    "optimal_splits",
+    "memory",
+    "min_peak",
+    "optimal",
+    "plan",
     "plan_hessian",
     "plan_hvp",
+    "register",
+    "trees",
 ]

@@ -101,18 +101,17 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations, pairwise
 
-from ..cost import validate_widths
+from .._core import PlanStep, check_layers, pareto_front, span_label, validate_widths
 from ..errors import JacobenchError
 
 __all__ = [
     "HESSIAN_MODES",
     "HVP_MODES",
-    "Step",
     "all_splits",
+    "format_splits",
     "hessian_macs",
     "hessian_steps",
     "hvp_macs",
@@ -131,26 +130,6 @@ HVP_MODES = ("fwd-over-rev", "rev-over-fwd", "rev-over-rev")
 
 HESSIAN_MODES = (*HVP_MODES, "fwd-over-fwd")
 """The Hessian strategies that ignore the chain's structure (each over an identity seed)."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of a second-order plan: what it does, its multiply-adds and memory.
-
-    Attributes:
-        action: What the step computes, in words.
-        macs: Its multiply-adds.
-        held: Elements held at the step's peak (everything still alive, see the module
-            docstring).
-
-    Example:
-        >>> Step("forward: primal through J1 J2, kept", 20, 6).macs
-        20
-    """
-
-    action: str
-    macs: int
-    held: int
 
 
 def validate_scalar_widths(widths: object) -> tuple[int, ...]:
@@ -212,7 +191,7 @@ def hvp_macs(widths: Sequence[int], mode: str = "fwd-over-rev") -> int:
     return sum(step.macs for step in hvp_steps(widths, mode))
 
 
-def hvp_steps(widths: Sequence[int], mode: str) -> tuple[Step, ...]:
+def hvp_steps(widths: Sequence[int], mode: str) -> tuple[PlanStep, ...]:
     """The steps of one HVP in ``mode`` (one of :data:`HVP_MODES`), as JAX executes them.
 
     Example:
@@ -226,21 +205,21 @@ def hvp_steps(widths: Sequence[int], mode: str) -> tuple[Step, ...]:
 
 
 @lru_cache(maxsize=256)
-def _hvp_steps(d: tuple[int, ...], mode: str) -> tuple[Step, ...]:
+def _hvp_steps(d: tuple[int, ...], mode: str) -> tuple[PlanStep, ...]:
     n_layers, s, c1, acts = len(d) - 1, _layers(d, 0, len(d) - 1), d[0] * d[1], sum(d)
     up, down = f"through {_label(1, n_layers, True)}", f"through {_label(1, n_layers, False)}"
     peak = 2 * acts + max(d)
     if mode == "rev-over-rev":
         return (
-            Step(f"forward: primal {up}, kept", s, acts),
-            Step(f"back: gradient {down}, kept", s - c1, 2 * acts),
-            Step(f"forward: adjoints of its adjoints {up}", s, peak),
-            Step(f"back: adjoint of the primal chain {down} -> Hv", s, peak),
+            PlanStep(f"forward: primal {up}, kept", s, acts),
+            PlanStep(f"back: gradient {down}, kept", s - c1, 2 * acts),
+            PlanStep(f"forward: adjoints of its adjoints {up}", s, peak),
+            PlanStep(f"back: adjoint of the primal chain {down} -> Hv", s, peak),
         )
     back = "adjoint and its tangent" if mode == "fwd-over-rev" else "adjoints of both chains"
     return (
-        Step(f"forward: primal and 1 tangent {up}, kept", 2 * s, 2 * acts),
-        Step(f"back: {back} {down} -> Hv", 2 * s - c1, peak),
+        PlanStep(f"forward: primal and 1 tangent {up}, kept", 2 * s, 2 * acts),
+        PlanStep(f"back: {back} {down} -> Hv", 2 * s - c1, peak),
     )
 
 
@@ -259,7 +238,7 @@ def hessian_macs(widths: Sequence[int], mode: str) -> int:
     return sum(step.macs for step in hessian_steps(widths, mode))
 
 
-def hessian_steps(widths: Sequence[int], mode: str) -> tuple[Step, ...]:
+def hessian_steps(widths: Sequence[int], mode: str) -> tuple[PlanStep, ...]:
     """The steps of the Hessian by ``mode`` over the identity (see the module docstring).
 
     Example:
@@ -273,20 +252,20 @@ def hessian_steps(widths: Sequence[int], mode: str) -> tuple[Step, ...]:
 
 
 @lru_cache(maxsize=256)
-def _hessian_steps(d: tuple[int, ...], mode: str) -> tuple[Step, ...]:
+def _hessian_steps(d: tuple[int, ...], mode: str) -> tuple[PlanStep, ...]:
     n_layers, n = len(d) - 1, d[0]
     s, c1, acts = _layers(d, 0, n_layers), d[0] * d[1], sum(d)
     up, down = f"through {_label(1, n_layers, True)}", f"through {_label(1, n_layers, False)}"
     interior, widest = _interior(d, 0, n_layers)
-    primal = Step(f"forward: primal {up}, kept", s, acts)
+    primal = PlanStep(f"forward: primal {up}, kept", s, acts)
     tangents = _count(n, "tangent")
     if mode == "fwd-over-fwd":
         first = acts + 2 * n * interior
         return (
             primal,
-            Step(f"forward: {tangents} (identity) {up}", n * s, acts + n * interior),
-            Step(f"forward: {tangents} more (identity) {up}", n * s, first),
-            Step(
+            PlanStep(f"forward: {tangents} (identity) {up}", n * s, acts + n * interior),
+            PlanStep(f"forward: {tangents} more (identity) {up}", n * s, first),
+            PlanStep(
                 f"forward: {n * n} second-order tangents {up} -> H",
                 n * n * (s - c1),
                 first + n * n * interior + n * n,
@@ -296,9 +275,9 @@ def _hessian_steps(d: tuple[int, ...], mode: str) -> tuple[Step, ...]:
     if mode == "rev-over-fwd":  # the tangent chain's adjoint does not depend on the seed: once
         return (
             primal,
-            Step(f"forward: {tangents} (identity) {up}, kept", n * s, acts + n * interior),
-            Step(f"back: adjoint of the tangent chain {down}", s - c1, 2 * acts + n * interior),
-            Step(f"back: {_count(n, 'adjoint')} of the primal chain {down} -> H", n * s, held),
+            PlanStep(f"forward: {tangents} (identity) {up}, kept", n * s, acts + n * interior),
+            PlanStep(f"back: adjoint of the tangent chain {down}", s - c1, 2 * acts + n * interior),
+            PlanStep(f"back: {_count(n, 'adjoint')} of the primal chain {down} -> H", n * s, held),
         )
     if mode == "rev-over-rev":
         forward = f"forward: {_count(n, 'adjoint')} of the gradient's adjoints (identity) {up}"
@@ -308,9 +287,9 @@ def _hessian_steps(d: tuple[int, ...], mode: str) -> tuple[Step, ...]:
         backward = f"back: {_count(n, 'adjoint-tangent')} {down} -> H"
     return (
         primal,
-        Step(f"back: gradient {down}, kept", s - c1, 2 * acts),
-        Step(forward, n * s, 2 * acts + n * interior),
-        Step(backward, n * s, held),
+        PlanStep(f"back: gradient {down}, kept", s - c1, 2 * acts),
+        PlanStep(forward, n * s, 2 * acts + n * interior),
+        PlanStep(backward, n * s, held),
     )
 
 
@@ -364,7 +343,7 @@ def splits_peak(widths: Sequence[int], splits: Sequence[int]) -> int:
     return max(step.held for step in splits_steps(widths, splits))
 
 
-def splits_steps(widths: Sequence[int], splits: Sequence[int]) -> tuple[Step, ...]:
+def splits_steps(widths: Sequence[int], splits: Sequence[int]) -> tuple[PlanStep, ...]:
     """The steps of the Hessian formed at the interfaces ``splits``, in order.
 
     Example:
@@ -376,12 +355,12 @@ def splits_steps(widths: Sequence[int], splits: Sequence[int]) -> tuple[Step, ..
 
 
 @lru_cache(maxsize=1024)
-def _splits_steps(d: tuple[int, ...], splits: tuple[int, ...]) -> tuple[Step, ...]:
+def _splits_steps(d: tuple[int, ...], splits: tuple[int, ...]) -> tuple[PlanStep, ...]:
     n_layers = len(d) - 1
     s, acts = _layers(d, 0, n_layers), sum(d)
     steps = [
-        Step(f"forward: primal through {_label(1, n_layers, True)}, kept", s, acts),
-        Step(
+        PlanStep(f"forward: primal through {_label(1, n_layers, True)}, kept", s, acts),
+        PlanStep(
             f"back: gradient through {_label(1, n_layers, False)}, kept", s - d[0] * d[1], 2 * acts
         ),
     ]
@@ -391,7 +370,7 @@ def _splits_steps(d: tuple[int, ...], splits: tuple[int, ...]) -> tuple[Step, ..
         macs = 2 * t * _layers(d, i, j) + (d[j] * d[j] * t if seeded else 0)
         seed = f", seed=H{j} J" if seeded else ""
         action = f"H{i} = hess({_label(i + 1, j, False)}{seed}): {_count(t, 'tangent')}"
-        steps.append(Step(action, macs, 2 * acts + _sweep_held(d, i, j, seeded)))
+        steps.append(PlanStep(action, macs, 2 * acts + _sweep_held(d, i, j, seeded)))
     return tuple(steps)
 
 
@@ -400,11 +379,27 @@ def _count(n: int, noun: str) -> str:
 
 
 def _label(lo: int, hi: int, up: bool) -> str:
-    """Layers ``lo..hi`` as a product, ``J3 J2 J1`` (or ``J9..J1``), or upwards ``J1..J9``."""
-    if hi - lo < 3:
-        layers = range(lo, hi + 1) if up else range(hi, lo - 1, -1)
-        return " ".join(f"J{k}" for k in layers)
-    return f"J{lo}..J{hi}" if up else f"J{hi}..J{lo}"
+    """Layers ``lo..hi`` as a product, ``J3 J2 J1`` (or ``J9..J1``), or upwards ``J1 J2 J3``."""
+    if not up:
+        return span_label(lo, hi)
+    return " ".join(f"J{k}" for k in range(lo, hi + 1)) if hi - lo < 3 else f"J{lo}..J{hi}"
+
+
+def format_splits(splits: Sequence[int], n_layers: int) -> str:
+    """The Hessian formed at ``splits`` as a formula; the innermost ``hess`` is formed first.
+
+    Example:
+        >>> format_splits((2,), 5)
+        'hess(J2 J1, seed=hess(J5 J4 J3))'
+        >>> format_splits((), 3)
+        'hess(J3 J2 J1)'
+    """
+    ks = (0, *validate_splits(splits, check_layers(n_layers)), n_layers)
+    text = ""
+    for i, j in reversed(list(pairwise(ks))):
+        layers = " ".join(f"J{k}" for k in range(j, i, -1))
+        text = f"hess({layers}{', seed=' + text if text else ''})"
+    return text
 
 
 def all_splits(n_layers: int) -> Iterator[tuple[int, ...]]:
@@ -414,9 +409,7 @@ def all_splits(n_layers: int) -> Iterator[tuple[int, ...]]:
         >>> list(all_splits(3))
         [(), (1,), (2,), (1, 2)]
     """
-    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
-        raise JacobenchError(f"number of layers must be a positive integer, got {n_layers!r}")
-    inner = range(1, n_layers)
+    inner = range(1, check_layers(n_layers))
     for size in range(n_layers):
         yield from combinations(inner, size)
 
@@ -489,12 +482,7 @@ def _front(d: tuple[int, ...], max_peak: int | None) -> list[tuple[int, int, int
                 cands.append((m + macs, count + 1, max(peak, held), (j, *splits)))
         if max_peak is not None:
             cands = [p for p in cands if p[2] <= max_peak]
-        cands.sort(key=lambda p: (p[0], p[1], p[2], p[3]))
-        front: list[Point] = []
-        for point in cands:  # cheapest first: keep each one that lowers the peak
-            if not front or point[2] < front[-1][2]:
-                front.append(point)
-        fronts[i] = front
+        fronts[i] = pareto_front(cands, key=lambda p: (p[0], p[1], p[2]))
     return fronts[0]
 
 

@@ -16,19 +16,28 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import pairwise
 
-from ..planners import _element_of, _no_fit_error, lookup
-from ..units import parse_bytes, resolve_dtype
+from .._core import (
+    PlanStep,
+    budget_in_elements,
+    element_of,
+    lookup,
+    no_fit_error,
+    ratio,
+)
+from .._core import (
+    register as _register,
+)
+from ..units import resolve_dtype
 from .model import (
     HVP_MODES,
-    Step,
     _hessian_steps,
     _hvp_steps,
     _min_peak,
     _optimal,
     _optimal_within,
     _splits_steps,
+    format_splits,
     validate_scalar_widths,
     validate_splits,
 )
@@ -42,6 +51,7 @@ __all__ = [
     "get_strategy",
     "plan_hessian",
     "plan_hvp",
+    "register",
 ]
 
 Planner = Callable[[tuple[int, ...]], tuple[int, ...] | None]
@@ -80,6 +90,21 @@ _FORMULAS = {
 }
 
 
+def register(name: str, planner: Planner) -> Planner:
+    """Add a Hessian strategy: ``planner(widths)`` returns the split interfaces it forms H at.
+
+    The plan is costed and run like ``"optimal"``'s (a planner returning ``None`` would ignore
+    the chain's structure, which only the built-in modes can run).
+
+    Example:
+        >>> _ = register("narrowest", lambda d: (min(range(1, len(d) - 1), key=d.__getitem__),))
+        >>> plan_hessian((8, 8, 2, 8, 1), "narrowest").splits
+        (2,)
+        >>> del STRATEGIES["narrowest"]
+    """
+    return _register(STRATEGIES, name, planner)
+
+
 def get_strategy(name: str) -> Planner:
     """Look up a registered Hessian strategy by name, case-insensitively.
 
@@ -116,7 +141,7 @@ class _Summary:
     macs: int
     peak_elements: int
     budget_elements: int | None
-    steps: tuple[Step, ...]
+    steps: tuple[PlanStep, ...]
 
     @property
     def formula(self) -> str:  # pragma: no cover - every subclass defines it
@@ -178,7 +203,7 @@ class HvpPlan(_Summary):
     macs: int
     peak_elements: int
     gradient_macs: int
-    steps: tuple[Step, ...]
+    steps: tuple[PlanStep, ...]
     budget_elements: int | None = None
 
     @property
@@ -216,7 +241,7 @@ class HessianPlan(_Summary):
     macs: int
     peak_elements: int
     jax_hessian_macs: int
-    steps: tuple[Step, ...]
+    steps: tuple[PlanStep, ...]
     budget_elements: int | None = None
 
     @property
@@ -224,17 +249,17 @@ class HessianPlan(_Summary):
         """The plan as a formula: ``hess(J2 J1, seed=hess(J5 J4 J3))`` forms ``H_2`` first."""
         if self.splits is None:
             return _FORMULAS[self.strategy][1]
-        ks = (0, *self.splits, self.n_layers)
-        text = ""
-        for i, j in reversed(list(pairwise(ks))):
-            layers = " ".join(f"J{k}" for k in range(j, i, -1))
-            text = f"hess({layers}{', seed=' + text if text else ''})"
-        return text
+        return format_splits(self.splits, self.n_layers)
+
+    @property
+    def tree(self) -> tuple[int, ...] | None:
+        """The plan's structure, as in the first-order plans: here its :attr:`splits`."""
+        return self.splits
 
     @property
     def speedup_vs_jax_hessian(self) -> float:
         """``jax.hessian``'s multiply-adds over this plan's."""
-        return self.jax_hessian_macs / self.macs
+        return ratio(self.jax_hessian_macs, self.macs)
 
     def _rows(self) -> list[tuple[str, str]]:
         rows = super()._rows()
@@ -344,7 +369,7 @@ memory budget of 700 bytes (700 B) with float32 elements; the smallest budget th
 bytes (760 B)
     """
     d = validate_scalar_widths(widths)
-    element = _element_of(dtype)
+    element = element_of(dtype)
     if isinstance(strategy, str):
         get_strategy(strategy)
         base = _plan_named(d, strategy.lower())
@@ -352,22 +377,22 @@ bytes (760 B)
         base = _plan_splits(d, validate_splits(strategy, len(d) - 1), "custom")
     if memory_budget is None:
         return base
-    budget_bytes = parse_bytes(memory_budget)
-    found = _plan_within(base, budget_bytes // element.itemsize)
+    budget_bytes, budget = budget_in_elements(memory_budget, element)
+    found = _plan_within(base, budget)
     if found is not None:
         return found
     if base.strategy == "optimal":
         what, need = "no Hessian plan fits", _min_peak(d) * element.itemsize
     else:
         what, need = f"strategy {base.strategy!r} does not fit", base.memory_bytes(element)
-    raise _no_fit_error(what, d, budget_bytes, element, need)
+    raise no_fit_error(what, d, budget_bytes, element, need)
 
 
 @lru_cache(maxsize=512)
 def _plan_named(d: tuple[int, ...], name: str) -> HessianPlan:
     splits = STRATEGIES[name](d)
     if splits is not None:
-        return _plan_splits(d, splits, name)
+        return _plan_splits(d, validate_splits(splits, len(d) - 1), name)
     steps = _hessian_steps(d, "fwd-over-rev" if name == "jax.hessian" else name)
     return _plan(d, name, None, steps)
 
@@ -378,7 +403,7 @@ def _plan_splits(d: tuple[int, ...], splits: tuple[int, ...], name: str) -> Hess
 
 
 def _plan(
-    d: tuple[int, ...], name: str, splits: tuple[int, ...] | None, steps: tuple[Step, ...]
+    d: tuple[int, ...], name: str, splits: tuple[int, ...] | None, steps: tuple[PlanStep, ...]
 ) -> HessianPlan:
     return HessianPlan(
         widths=d,
