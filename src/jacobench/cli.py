@@ -3,7 +3,7 @@
 Usage::
 
     jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
-                                [--explicit | --matrix-free]
+                                [--explicit | --matrix-free | --hessian]
     jacobench bench [ARGS ...]    # the benchmark job: python -m jacobench.bench.harness ARGS ...
     jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.bench.report ARGS ...
 
@@ -12,6 +12,12 @@ budget is given), the multiply-adds, the peak memory (bytes and binary units for
 the speedup over forward and over reverse, for explicit layer Jacobians and for the matrix-free
 engine (both by default); then the optimal plan as a formula. The numbers are those of
 :func:`jacobench.plan` and :func:`jacobench.plan_matrix_free`.
+
+With ``--hessian`` (for a chain whose last width is 1, a scalar function; any other chain is one
+line of error) it prints the second order instead: one Hessian-vector product in each mode and the
+Hessian by each strategy of :mod:`jacobench.second_order` (multiply-adds, peak memory, speedup over
+``jax.hessian``), then the optimal Hessian as a formula; with a budget, also the cheapest Hessian
+plan that fits.
 
 With ``--memory-budget``, an engine that no plan of fits the budget still gets its table, without
 the "optimal within budget" row, and then one line ``explicit: no bracketing fits ...`` (or
@@ -30,7 +36,9 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "explicit": null | [ROW, ...],      # null when not asked for
       "explicit_error": null | str,       # why nothing fits the budget; then no budget ROW
       "matrix_free": null | [ROW, ...],   # null when not asked for
-      "matrix_free_error": null | str     # the same for the matrix-free engine
+      "matrix_free_error": null | str,    # the same for the matrix-free engine
+      "hessian": null | [SECOND, ...],    # null unless --hessian
+      "hessian_error": null | str         # why no Hessian plan fits the budget
     }
 
     ROW = {
@@ -43,6 +51,18 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "speedup_vs_reverse": float | null, # (null only if not finite)
       "formula": str,                     # the plan, e.g. "(J4 J3) (J2 J1)", "jvp(J2 J1)"
       "fits_budget": bool | null          # null without a budget
+    }
+
+    SECOND = {
+      "kind": "hvp" | "hessian",          # one Hessian-vector product, or the Hessian
+      "strategy": str,                    # the mode or strategy, or "optimal_within_budget"
+      "macs": int,
+      "peak_memory_elements": int,
+      "peak_memory_bytes": int,
+      "peak_memory_human": str,
+      "speedup_vs_jax_hessian": float | null,  # null for an HVP
+      "formula": str,                     # e.g. "jvp(grad(f), v)", "hess(J2 J1, seed=hess(J3))"
+      "fits_budget": bool | null
     }
 
 Bad input (widths that are not positive integers, fewer than two widths, a malformed budget, an
@@ -76,6 +96,8 @@ from ._core import PlanSummary
 from .errors import JacobenchError
 from .explicit import plan
 from .matrix_free import plan as plan_matrix_free
+from .second_order import HVP_STRATEGIES, plan_hessian, plan_hvp
+from .second_order import STRATEGIES as HESSIAN_STRATEGIES
 from .units import format_bytes, parse_bytes, resolve_dtype
 
 __all__ = ["main", "plan_rows"]
@@ -173,7 +195,14 @@ def _plan_report(
         "explicit_error": None,
         "matrix_free": None,
         "matrix_free_error": None,
+        "hessian": None,
+        "hessian_error": None,
     }
+    if engines == "hessian":
+        report["hessian"], report["hessian_error"] = _hessian_section(widths, dtype, budget)
+        if report["hessian_error"]:
+            raise JacobenchError(report["hessian_error"])
+        return report
     asked = list(ENGINES) if engines == "both" else [engines]
     for key in asked:
         report[key], report[f"{key}_error"] = _section(ENGINES[key], widths, dtype, budget)
@@ -181,6 +210,84 @@ def _plan_report(
     if all(errors):  # every engine asked for has the same complaint: the budget is too small
         raise JacobenchError("; ".join(errors))
     return report
+
+
+def _hessian_section(
+    widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Second-order rows (HVP modes, then Hessian strategies, then the budget row) and error."""
+    plans: list[tuple[str, str, Any]] = [
+        ("hvp", mode, plan_hvp(widths, mode)) for mode in HVP_STRATEGIES
+    ]
+    plans += [("hessian", name, plan_hessian(widths, name)) for name in HESSIAN_STRATEGIES]
+    error = None
+    if budget is not None:
+        try:
+            within = plan_hessian(widths, memory_budget=budget, dtype=dtype)
+        except JacobenchError as err:  # widths, dtype and budget are valid: nothing fits
+            error = str(err)
+        else:
+            plans.append(("hessian", "optimal_within_budget", within))
+    rows = []
+    for kind, label, p in plans:
+        n_bytes = p.memory_bytes(dtype)
+        rows.append(
+            {
+                "kind": kind,
+                "strategy": label,
+                "macs": p.macs,
+                "peak_memory_elements": p.peak_elements,
+                "peak_memory_bytes": n_bytes,
+                "peak_memory_human": format_bytes(n_bytes),
+                "speedup_vs_jax_hessian": (
+                    _finite(p.speedup_vs_jax_hessian) if kind == "hessian" else None
+                ),
+                "formula": p.formula,
+                "fits_budget": None if budget is None else n_bytes <= budget,
+            }
+        )
+    return rows, error
+
+
+def _format_hessian(report: dict[str, Any]) -> list[str]:
+    """The human table of the second-order rows."""
+    rows, budget = report["hessian"], report["memory_budget_bytes"]
+    lines = [
+        f"Second order (Hessian-vector products and Hessians): widths "
+        f"{'-'.join(map(str, report['widths']))}, {report['dtype']} ({report['itemsize']} bytes "
+        "per element)"
+    ]
+    if budget is not None:
+        lines.append(f"memory budget: {budget:,} bytes ({format_bytes(budget)})")
+    header = ["kind", "strategy", "multiply-adds", "peak bytes", "peak memory", "vs jax.hessian"]
+    if budget is not None:
+        header.append("fits budget")
+    cells = [header]
+    for row in rows:
+        speedup = row["speedup_vs_jax_hessian"]
+        line = [
+            row["kind"],
+            row["strategy"].replace("_", " "),
+            f"{row['macs']:,}",
+            f"{row['peak_memory_bytes']:,}",
+            row["peak_memory_human"],
+            "" if row["kind"] == "hvp" else _speedup(speedup),
+        ]
+        if budget is not None:
+            line.append("yes" if row["fits_budget"] else "no")
+        cells.append(line)
+    sizes = [max(len(line[i]) for line in cells) for i in range(len(header))]
+    lines += [
+        "  ".join(
+            cell.ljust(size) if i < 2 else cell.rjust(size)
+            for i, (cell, size) in enumerate(zip(line, sizes, strict=True))
+        ).rstrip()
+        for line in cells
+    ]
+    for row in rows:
+        if row["kind"] == "hessian" and row["strategy"].startswith("optimal"):
+            lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
+    return lines
 
 
 _TITLES = {
@@ -191,6 +298,8 @@ _TITLES = {
 
 def _format_report(report: dict[str, Any]) -> str:
     """The human table for a :func:`_plan_report` object."""
+    if report["hessian"] is not None:
+        return "\n".join(_format_hessian(report))
     widths = "-".join(map(str, report["widths"]))
     lines: list[str] = []
     for key, title in _TITLES.items():
@@ -346,6 +455,14 @@ def _build_parser() -> _Parser:
         action="store_const",
         const="matrix_free",
         help="the matrix-free engine only (default: both)",
+    )
+    engines.add_argument(
+        "--hessian",
+        dest="engines",
+        action="store_const",
+        const="hessian",
+        help="second order instead: Hessian-vector products and Hessians of a chain whose last "
+        "width is 1",
     )
     p.set_defaults(engines="both", run=_run_plan)
     for command, module in FORWARDED.items():

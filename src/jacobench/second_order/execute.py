@@ -7,6 +7,8 @@ depend on the seed -- the primal pass and the gradient -- runs once). The optima
 interfaces, from the top down: the top one by fwd-over-rev over the identity, each lower one by
 fwd-over-rev through its segment whose seed at the interface above, :math:`\bar a_j`, carries the
 tangent :math:`H_j \dot h_j` (a ``jax.custom_jvp``); see :mod:`jacobench.second_order.model`.
+A plan without splits is fwd-over-rev over the identity, ``jax.hessian``'s own plan, and runs as
+``jax.hessian``.
 
 Everything runs eagerly, under ``jax.jit`` (plans are made at trace time from the static widths,
 and cached) and under ``jax.vmap`` over ``x`` (and ``v``).
@@ -130,7 +132,7 @@ def hessian(
                 widths, strategy, memory_budget=memory_budget, dtype=resolve_dtype(x.dtype)
             )
     f = _scalar(chain)
-    if chosen.strategy == "jax.hessian":
+    if chosen.strategy == "jax.hessian" or chosen.splits == ():  # no split: jax.hessian's plan
         import jax
 
         return jax.hessian(f)(x)

@@ -86,14 +86,24 @@ def row(config, pytestconfig):
 
 @pytest.fixture
 def guard(pytestconfig, memory_budget):
-    """Skip (and record) a row whose predicted memory exceeds the budget, before allocating."""
+    """Skip (and record) a row whose predicted memory exceeds the budget, before allocating.
 
-    def check(info: dict, predicted_bytes: int) -> None:
+    With ``max_macs``, a row whose ``info["model_macs"]`` exceeds it is skipped the same way (the
+    second-order suite caps ``fwd-over-fwd``, quadratic in ``d_0``, per grid).
+    """
+
+    def check(info: dict, predicted_bytes: int, max_macs: int | None = None) -> None:
+        reason = None
         if predicted_bytes > memory_budget:
             reason = (
                 f"predicted memory {format_bytes(predicted_bytes)} exceeds the budget "
                 f"{format_bytes(memory_budget)}"
             )
+        elif max_macs is not None and info["model_macs"] > max_macs:
+            reason = (
+                f"model multiply-adds {info['model_macs']:,} exceed the grid's cap {max_macs:,}"
+            )
+        if reason is not None:
             pytestconfig._jacobench_skipped.append(
                 {**info, "status": "skipped", "skip_reason": reason}
             )
