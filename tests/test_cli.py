@@ -75,7 +75,7 @@ def test_json_matches_plan(capsys):
     report = plan_json(["plan", *map(str, widths), "--dtype", "float64"], capsys)
     assert set(report) == {
         "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "explicit_error",
-        "matrix_free", "matrix_free_error",
+        "matrix_free", "matrix_free_error", "hessian", "hessian_error",
     }  # fmt: skip
     assert report["widths"] == list(widths)
     assert (report["dtype"], report["itemsize"], report["memory_budget_bytes"]) == (
@@ -83,7 +83,7 @@ def test_json_matches_plan(capsys):
         8,
         None,
     )
-    assert report["matrix_free"] is None
+    assert report["matrix_free"] is None and report["hessian"] is None
     assert report["explicit_error"] is None and report["matrix_free_error"] is None
     assert [row["strategy"] for row in report["explicit"]] == ["forward", "reverse", "optimal"]
     for row in report["explicit"]:
