@@ -174,8 +174,8 @@ def test_memory_by_hand():
     assert jb.plan_hessian((4, 4, 1, 16, 16, 1), "fwd-over-rev").peak_elements == (
         84 + 4 * ((4 + 1 + 16 + 16) + 16) + 16
     )
-    # fwd-over-fwd of (3, 4, 1): A + (2n + n^2) interior + n^2
-    assert jb.plan_hessian((3, 4, 1), "fwd-over-fwd").peak_elements == 8 + (6 + 9) * 4 + 9
+    # fwd-over-fwd of (3, 4, 1): A + 2n P + n^2 P_2 + n^2, P = 3 + 4, P_2 = 4 + 1 (layer 2)
+    assert jb.plan_hessian((3, 4, 1), "fwd-over-fwd").peak_elements == 8 + 6 * 7 + 9 * 5 + 9
     p = jb.plan_hessian((8, 2, 16, 2, 16, 1), (1, 3))
     assert p.memory_bytes("float64") == 8 * p.peak_elements == 8 * 190
 

@@ -81,8 +81,10 @@ An HVP holds every activation twice over -- the primal and its tangent (``fwd-ov
 working block at the widest and the :math:`t \times d_i` result: :math:`t\,(\text{interior} +
 \text{widest}) + t d_i`; a seeded sweep also holds :math:`H_j` and the blocks :math:`J` and
 :math:`H_j J`, :math:`d_j^2 + 2 t d_j`. The primal activations and the gradient, :math:`2A`, are
-held throughout. ``fwd-over-fwd`` holds :math:`n` and :math:`n^2` tangents per interior interface,
-:math:`A + (2n + n^2)\,\text{interior} + n^2`.
+held throughout. ``fwd-over-fwd`` has no backward sweep, so it keeps no tangents: it holds the
+blocks going into and out of a layer, :math:`n` tangents in two directions and their :math:`n^2`
+second-order tangents (from layer 2 on), :math:`A + 2n P + n^2 P_2 + n^2` with :math:`P =
+\max_l (d_{l-1} + d_l)` and :math:`P_2` the same over layers 2..L.
 
 Example:
     The chain ``(4, 4, 1, 16, 16, 1)`` has :math:`c = (16, 4, 16, 256, 16)`, :math:`S = 308`. One
@@ -259,16 +261,18 @@ def _hessian_steps(d: tuple[int, ...], mode: str) -> tuple[PlanStep, ...]:
     interior, widest = _interior(d, 0, n_layers)
     primal = PlanStep(f"forward: primal {up}, kept", s, acts)
     tangents = _count(n, "tangent")
-    if mode == "fwd-over-fwd":
-        first = acts + 2 * n * interior
+    if mode == "fwd-over-fwd":  # forward only: the working blocks of a layer, nothing kept
+        pair = max(d[k - 1] + d[k] for k in range(1, n_layers + 1))
+        pair2 = max((d[k - 1] + d[k] for k in range(2, n_layers + 1)), default=0)
+        first = acts + 2 * n * pair
         return (
             primal,
-            PlanStep(f"forward: {tangents} (identity) {up}", n * s, acts + n * interior),
+            PlanStep(f"forward: {tangents} (identity) {up}", n * s, acts + n * pair),
             PlanStep(f"forward: {tangents} more (identity) {up}", n * s, first),
             PlanStep(
                 f"forward: {n * n} second-order tangents {up} -> H",
                 n * n * (s - c1),
-                first + n * n * interior + n * n,
+                first + n * n * pair2 + n * n,
             ),
         )
     held = 2 * acts + n * (interior + widest) + n * n

@@ -122,8 +122,13 @@ def xla_figures(compiled, call, device) -> dict:
     }
 
 
-def check_then_time(benchmark, info: dict, call, ref: np.ndarray, what: str) -> None:
-    """Compare ``call()`` with the float64 reference, then time it (rounds calibrated)."""
+def check_then_time(
+    benchmark, info: dict, call, ref: np.ndarray, what: str, target_s: float = 0.4
+) -> None:
+    """Compare ``call()`` with the float64 reference, then time it (rounds calibrated).
+
+    ``target_s`` is about how long all timed rounds of the row take together (at least 10).
+    """
     out = np.asarray(call(), dtype=np.float64)
     error = float(np.max(np.abs(out - ref)))
     info["max_abs_error"] = error
@@ -132,6 +137,6 @@ def check_then_time(benchmark, info: dict, call, ref: np.ndarray, what: str) -> 
     assert error <= tolerance, f"{what}: max abs error {error:.3g} vs the float64 reference"
     start = time.perf_counter()
     call()
-    rounds, iterations = measure.choose_rounds(time.perf_counter() - start)
+    rounds, iterations = measure.choose_rounds(time.perf_counter() - start, target_s)
     benchmark.extra_info.update(info)
     benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
