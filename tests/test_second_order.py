@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import jacobench as jb
 from jacobench.bench import measure
-from jacobench.second_order import model
+from jacobench.second_order import model, search
 
 HVP_MODES = sorted(jb.second_order.HVP_STRATEGIES)
 STRATEGIES = sorted(jb.second_order.STRATEGIES)
@@ -107,7 +107,7 @@ def test_every_set_of_splits_gives_the_hessian():
     net = jb.mlp(widths, seed=7, dtype=jnp.float64)
     x = point(4)
     ref = jax.hessian(scalar(net))(x)
-    for splits in model.all_splits(len(widths) - 1):
+    for splits in search.all_splits(len(widths) - 1):
         plan = jb.plan_hessian(widths, splits)
         assert plan.strategy == "custom" and plan.splits == splits
         H = jax.jit(lambda y, p=plan: jb.hessian(net, y, p))(x)
@@ -203,7 +203,7 @@ scalar_widths = st.lists(st.integers(1, 40), min_size=1, max_size=6).map(lambda 
 @given(scalar_widths)
 def test_optimal_is_the_brute_force_minimum_and_beats_every_strategy(widths):
     n_layers = len(widths) - 1
-    brute = min(model.splits_macs(widths, s) for s in model.all_splits(n_layers))
+    brute = min(model.splits_macs(widths, s) for s in search.all_splits(n_layers))
     best = jb.plan_hessian(widths)
     assert best.macs == brute
     for name in STRATEGIES:
@@ -217,15 +217,15 @@ def test_optimal_within_a_budget_is_the_brute_force_minimum(widths, budget):
     n_layers = len(widths) - 1
     plans = [
         (model.splits_macs(widths, s), model.splits_peak(widths, s))
-        for s in model.all_splits(n_layers)
+        for s in search.all_splits(n_layers)
     ]
-    assert model.min_peak(widths) == min(peak for _, peak in plans)
+    assert search.min_peak(widths) == min(peak for _, peak in plans)
     fits = [macs for macs, peak in plans if peak <= budget]
     if not fits:
         with pytest.raises(jb.JacobenchError, match="least peak memory"):
-            model.optimal_splits(widths, budget)
+            search.optimal_splits(widths, budget)
         return
-    splits = model.optimal_splits(widths, budget)
+    splits = search.optimal_splits(widths, budget)
     assert model.splits_peak(widths, splits) <= budget
     assert model.splits_macs(widths, splits) == min(fits)
 
@@ -380,5 +380,5 @@ def test_second_order_speaks_the_engines_verbs():
 
 
 def test_all_splits_counts():
-    assert [len(list(model.all_splits(n))) for n in range(1, 6)] == [1, 2, 4, 8, 16]
-    assert list(itertools.islice(model.all_splits(4), 3)) == [(), (1,), (2,)]
+    assert [len(list(search.all_splits(n))) for n in range(1, 6)] == [1, 2, 4, 8, 16]
+    assert list(itertools.islice(search.all_splits(4), 3)) == [(), (1,), (2,)]

@@ -39,16 +39,7 @@ Example:
 from __future__ import annotations
 
 from .execute import hessian, hvp
-from .model import (
-    HESSIAN_MODES,
-    HVP_MODES,
-    all_splits,
-    format_splits,
-    min_peak,
-    optimal_splits,
-    splits_macs,
-    splits_peak,
-)
+from .model import HESSIAN_MODES, HVP_MODES, format_splits, splits_macs, splits_peak
 from .plans import (
     HVP_STRATEGIES,
     STRATEGIES,
@@ -61,6 +52,7 @@ from .plans import (
     plan_hvp,
     register,
 )
+from .search import all_splits, min_peak, optimal_splits
 
 # The verbs of jacobench.explicit and jacobench.matrix_free; a plan "tree" is a set of splits.
 cost = splits_macs

@@ -66,8 +66,9 @@ formed as a :math:`d_k \times d_k` matrix:
   :math:`2 d_i S(i, j) + d_j^2 d_i`;
 
 plus the primal pass and gradient, :math:`2S - c_1`, once. With no split this is fwd-over-rev
-over the identity, so the optimum never costs more than ``jax.hessian``. :func:`optimal_splits`
-finds the cheapest set by dynamic programming over interfaces, :math:`O(L^2)`:
+over the identity, so the optimum never costs more than ``jax.hessian``.
+:func:`jacobench.second_order.search.optimal_splits` finds the cheapest set by dynamic programming
+over interfaces, :math:`O(L^2)`:
 :math:`C(i) = \min(2 d_i S(i, L),\ \min_{i<j<L} C(j) + 2 d_i S(i, j) + d_j^2 d_i)`, total
 :math:`2S - c_1 + C(0)`.
 
@@ -96,33 +97,34 @@ Example:
 
     >>> hvp_macs((4, 4, 1, 16, 16, 1)), hessian_macs((4, 4, 1, 16, 16, 1), "fwd-over-rev")
     (1216, 3064)
-    >>> optimal_splits((4, 4, 1, 16, 16, 1)), splits_macs((4, 4, 1, 16, 16, 1), (2,))
-    ((2,), 1340)
+    >>> splits_macs((4, 4, 1, 16, 16, 1), (2,)), format_splits((2,), 5)
+    (1340, 'hess(J2 J1, seed=hess(J5 J4 J3))')
+
+    :func:`jacobench.second_order.search.optimal_splits` finds that split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from itertools import combinations, pairwise
+from itertools import pairwise
 
-from .._core import PlanStep, check_layers, pareto_front, span_label, validate_widths
+from .._core import PlanStep, check_layers, span_label, validate_widths
 from ..errors import JacobenchError
 
 __all__ = [
     "HESSIAN_MODES",
     "HVP_MODES",
-    "all_splits",
     "format_splits",
     "hessian_macs",
     "hessian_steps",
     "hvp_macs",
     "hvp_steps",
-    "min_peak",
-    "optimal_splits",
+    "segment_macs",
     "splits_macs",
     "splits_peak",
     "splits_steps",
+    "sweep_held",
     "validate_scalar_widths",
     "validate_splits",
 ]
@@ -161,8 +163,8 @@ h.sum(keepdims=True) or lambda h: h[:1]
     return d
 
 
-def _layers(d: tuple[int, ...], i: int, j: int) -> int:
-    """``S(i, j)``: MACs of one tangent or adjoint through layers ``i+1 .. j``."""
+def segment_macs(d: tuple[int, ...], i: int, j: int) -> int:
+    """``S(i, j)``: MACs of one tangent or adjoint through layers ``i+1 .. j`` (trusted input)."""
     return sum(d[k] * d[k - 1] for k in range(i + 1, j + 1))
 
 
@@ -172,8 +174,13 @@ def _interior(d: tuple[int, ...], i: int, j: int) -> tuple[int, int]:
     return sum(inner), max(inner, default=0)
 
 
-def _sweep_held(d: tuple[int, ...], i: int, j: int, seeded: bool) -> int:
-    """Elements a sweep of ``d_i`` tangents through ``i .. j`` holds, the result included."""
+def sweep_held(d: tuple[int, ...], i: int, j: int, seeded: bool) -> int:
+    """Elements a sweep of ``d_i`` tangents through ``i .. j`` holds, the result included.
+
+    Example:
+        >>> sweep_held((4, 4, 1, 16, 16, 1), 2, 5, seeded=False)  # 1 * (32 + 16) + 1
+        49
+    """
     t = d[i]
     total, widest = _interior(d, i, j)
     held = t * (total + widest) + t * t
@@ -208,7 +215,7 @@ def hvp_steps(widths: Sequence[int], mode: str) -> tuple[PlanStep, ...]:
 
 @lru_cache(maxsize=256)
 def _hvp_steps(d: tuple[int, ...], mode: str) -> tuple[PlanStep, ...]:
-    n_layers, s, c1, acts = len(d) - 1, _layers(d, 0, len(d) - 1), d[0] * d[1], sum(d)
+    n_layers, s, c1, acts = len(d) - 1, segment_macs(d, 0, len(d) - 1), d[0] * d[1], sum(d)
     up, down = f"through {_label(1, n_layers, True)}", f"through {_label(1, n_layers, False)}"
     peak = 2 * acts + max(d)
     if mode == "rev-over-rev":
@@ -256,7 +263,7 @@ def hessian_steps(widths: Sequence[int], mode: str) -> tuple[PlanStep, ...]:
 @lru_cache(maxsize=256)
 def _hessian_steps(d: tuple[int, ...], mode: str) -> tuple[PlanStep, ...]:
     n_layers, n = len(d) - 1, d[0]
-    s, c1, acts = _layers(d, 0, n_layers), d[0] * d[1], sum(d)
+    s, c1, acts = segment_macs(d, 0, n_layers), d[0] * d[1], sum(d)
     up, down = f"through {_label(1, n_layers, True)}", f"through {_label(1, n_layers, False)}"
     interior, widest = _interior(d, 0, n_layers)
     primal = PlanStep(f"forward: primal {up}, kept", s, acts)
@@ -361,7 +368,7 @@ def splits_steps(widths: Sequence[int], splits: Sequence[int]) -> tuple[PlanStep
 @lru_cache(maxsize=1024)
 def _splits_steps(d: tuple[int, ...], splits: tuple[int, ...]) -> tuple[PlanStep, ...]:
     n_layers = len(d) - 1
-    s, acts = _layers(d, 0, n_layers), sum(d)
+    s, acts = segment_macs(d, 0, n_layers), sum(d)
     steps = [
         PlanStep(f"forward: primal through {_label(1, n_layers, True)}, kept", s, acts),
         PlanStep(
@@ -371,10 +378,10 @@ def _splits_steps(d: tuple[int, ...], splits: tuple[int, ...]) -> tuple[PlanStep
     ks = (0, *splits, n_layers)
     for i, j in reversed(list(pairwise(ks))):
         t, seeded = d[i], j < n_layers
-        macs = 2 * t * _layers(d, i, j) + (d[j] * d[j] * t if seeded else 0)
+        macs = 2 * t * segment_macs(d, i, j) + (d[j] * d[j] * t if seeded else 0)
         seed = f", seed=H{j} J" if seeded else ""
         action = f"H{i} = hess({_label(i + 1, j, False)}{seed}): {_count(t, 'tangent')}"
-        steps.append(PlanStep(action, macs, 2 * acts + _sweep_held(d, i, j, seeded)))
+        steps.append(PlanStep(action, macs, 2 * acts + sweep_held(d, i, j, seeded)))
     return tuple(steps)
 
 
@@ -404,122 +411,3 @@ def format_splits(splits: Sequence[int], n_layers: int) -> str:
         layers = " ".join(f"J{k}" for k in range(j, i, -1))
         text = f"hess({layers}{', seed=' + text if text else ''})"
     return text
-
-
-def all_splits(n_layers: int) -> Iterator[tuple[int, ...]]:
-    """Every set of split interfaces for ``n_layers`` layers (``2**(L-1)`` sets; keep L small).
-
-    Example:
-        >>> list(all_splits(3))
-        [(), (1,), (2,), (1, 2)]
-    """
-    inner = range(1, check_layers(n_layers))
-    for size in range(n_layers):
-        yield from combinations(inner, size)
-
-
-def optimal_splits(widths: Sequence[int], max_peak: int | None = None) -> tuple[int, ...]:
-    """The cheapest set of split interfaces, by dynamic programming over interfaces.
-
-    Without ``max_peak``, ``C(i)`` (the MACs of the sweeps that form ``H_i``) is filled from the
-    top interface down, O(L^2); ties go to fewer splits, then to the lower peak, then to the
-    lowest split. With ``max_peak`` (elements), each interface keeps the Pareto front of (MACs,
-    peak) of its plans, dropping every point over the budget; a segment's peak depends on the
-    plan above it only through that plan's peak (monotonically), so the front is exact.
-
-    Args:
-        widths: ``(d_0, ..., d_L)`` with ``d_L = 1``.
-        max_peak: ``None``, or the most elements the plan may hold at once.
-
-    Returns:
-        The split interfaces, increasing; ``()`` is ``jax.hessian``'s fwd-over-rev.
-
-    Raises:
-        JacobenchError: For bad widths, or when no plan fits ``max_peak`` (the message gives the
-            least peak any plan reaches).
-
-    Example:
-        >>> optimal_splits((512, 512, 8, 512, 512, 512, 512, 1))
-        (2,)
-        >>> optimal_splits((4, 4, 4, 1))
-        ()
-    """
-    d = validate_scalar_widths(widths)
-    if max_peak is None:
-        return _optimal(d)
-    if isinstance(max_peak, bool) or not isinstance(max_peak, int) or max_peak < 0:
-        raise JacobenchError(f"max_peak must be a non-negative int (elements), got {max_peak!r}")
-    found = _optimal_within(d, max_peak)
-    if found is None:
-        raise JacobenchError(
-            f"no Hessian plan of widths {d} fits in {max_peak:,} elements; the least peak memory "
-            f"any plan reaches is {_min_peak(d):,} elements"
-        )
-    return found
-
-
-def min_peak(widths: Sequence[int]) -> int:
-    """The least peak memory (elements) that any split plan of ``widths`` reaches.
-
-    Example:
-        >>> min_peak((4, 4, 1, 16, 16, 1)) == splits_peak((4, 4, 1, 16, 16, 1), (2,))
-        True
-    """
-    return _min_peak(validate_scalar_widths(widths))
-
-
-def _front(d: tuple[int, ...], max_peak: int | None) -> list[tuple[int, int, int, tuple[int, ...]]]:
-    """The Pareto front at interface 0: (macs, splits count, peak, splits), cheapest first."""
-    n_layers = len(d) - 1
-    base = 2 * sum(d)
-    Point = tuple[int, int, int, tuple[int, ...]]
-    fronts: dict[int, list[Point]] = {}
-    for i in range(n_layers - 1, -1, -1):
-        t = d[i]
-        cands: list[Point] = [
-            (2 * t * _layers(d, i, n_layers), 0, base + _sweep_held(d, i, n_layers, False), ())
-        ]
-        for j in range(i + 1, n_layers):
-            macs = 2 * t * _layers(d, i, j) + d[j] * d[j] * t
-            held = base + _sweep_held(d, i, j, seeded=True)
-            for m, count, peak, splits in fronts[j]:
-                cands.append((m + macs, count + 1, max(peak, held), (j, *splits)))
-        if max_peak is not None:
-            cands = [p for p in cands if p[2] <= max_peak]
-        fronts[i] = pareto_front(cands, key=lambda p: (p[0], p[1], p[2]))
-    return fronts[0]
-
-
-@lru_cache(maxsize=256)
-def _optimal(d: tuple[int, ...]) -> tuple[int, ...]:
-    n_layers = len(d) - 1
-    base = 2 * sum(d)
-    # best[i] = (macs of the sweeps forming H_i, number of splits, peak, splits)
-    best: dict[int, tuple[int, int, int, tuple[int, ...]]] = {}
-    for i in range(n_layers - 1, -1, -1):
-        t = d[i]
-        choice: tuple[int, int, int, tuple[int, ...]] = (
-            2 * t * _layers(d, i, n_layers),
-            0,
-            base + _sweep_held(d, i, n_layers, False),
-            (),
-        )
-        for j in range(i + 1, n_layers):
-            m, count, peak, splits = best[j]
-            held = base + _sweep_held(d, i, j, seeded=True)
-            cand = (m + 2 * t * _layers(d, i, j) + d[j] * d[j] * t, count + 1, max(peak, held))
-            if cand < choice[:3]:
-                choice = (*cand, (j, *splits))
-        best[i] = choice
-    return best[0][3]
-
-
-@lru_cache(maxsize=256)
-def _optimal_within(d: tuple[int, ...], max_peak: int) -> tuple[int, ...] | None:
-    front = _front(d, max_peak)
-    return front[0][3] if front else None
-
-
-@lru_cache(maxsize=256)
-def _min_peak(d: tuple[int, ...]) -> int:
-    return _front(d, None)[-1][2]

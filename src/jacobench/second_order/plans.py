@@ -31,16 +31,14 @@ from .._core import (
 from ..units import resolve_dtype
 from .model import (
     HVP_MODES,
-    _hessian_steps,
-    _hvp_steps,
-    _min_peak,
-    _optimal,
-    _optimal_within,
-    _splits_steps,
     format_splits,
+    hessian_steps,
+    hvp_steps,
+    splits_steps,
     validate_scalar_widths,
     validate_splits,
 )
+from .search import cheapest, cheapest_within, least_peak
 
 __all__ = [
     "HVP_STRATEGIES",
@@ -63,7 +61,7 @@ def _no_splits(widths: tuple[int, ...]) -> None:
 
 
 STRATEGIES: dict[str, Planner] = {
-    "optimal": _optimal,
+    "optimal": cheapest,
     "fwd-over-rev": _no_splits,
     "rev-over-fwd": _no_splits,
     "rev-over-rev": _no_splits,
@@ -73,7 +71,7 @@ STRATEGIES: dict[str, Planner] = {
 """Every registered Hessian strategy, by lower-case name.
 
 ``"optimal"`` forms the Hessian at the split interfaces its planner returns (by
-:func:`jacobench.second_order.model.optimal_splits`); the others ignore the chain's structure.
+:func:`jacobench.second_order.search.optimal_splits`); the others ignore the chain's structure.
 ``"jax.hessian"`` runs JAX's own ``jax.hessian``; its model is ``"fwd-over-rev"``'s, which is what
 it executes.
 """
@@ -299,7 +297,7 @@ def plan_hvp(widths: Sequence[int], mode: str = "fwd-over-rev") -> HvpPlan:
 
 @lru_cache(maxsize=512)
 def _plan_hvp(d: tuple[int, ...], mode: str) -> HvpPlan:
-    steps = _hvp_steps(d, mode)
+    steps = hvp_steps(d, mode)
     s = sum(d[k] * d[k - 1] for k in range(1, len(d)))
     return HvpPlan(
         widths=d,
@@ -382,7 +380,7 @@ bytes (760 B)
     if found is not None:
         return found
     if base.strategy == "optimal":
-        what, need = "no Hessian plan fits", _min_peak(d) * element.itemsize
+        what, need = "no Hessian plan fits", least_peak(d) * element.itemsize
     else:
         what, need = f"strategy {base.strategy!r} does not fit", base.memory_bytes(element)
     raise no_fit_error(what, d, budget_bytes, element, need)
@@ -393,13 +391,13 @@ def _plan_named(d: tuple[int, ...], name: str) -> HessianPlan:
     splits = STRATEGIES[name](d)
     if splits is not None:
         return _plan_splits(d, validate_splits(splits, len(d) - 1), name)
-    steps = _hessian_steps(d, "fwd-over-rev" if name == "jax.hessian" else name)
+    steps = hessian_steps(d, "fwd-over-rev" if name == "jax.hessian" else name)
     return _plan(d, name, None, steps)
 
 
 @lru_cache(maxsize=512)
 def _plan_splits(d: tuple[int, ...], splits: tuple[int, ...], name: str) -> HessianPlan:
-    return _plan(d, name, splits, _splits_steps(d, splits))
+    return _plan(d, name, splits, splits_steps(d, splits))
 
 
 def _plan(
@@ -411,7 +409,7 @@ def _plan(
         splits=splits,
         macs=sum(step.macs for step in steps),
         peak_elements=max(step.held for step in steps),
-        jax_hessian_macs=sum(step.macs for step in _hessian_steps(d, "fwd-over-rev")),
+        jax_hessian_macs=sum(step.macs for step in hessian_steps(d, "fwd-over-rev")),
         steps=steps,
     )
 
@@ -423,7 +421,7 @@ def _plan_within(base: HessianPlan, budget: int) -> HessianPlan | None:
         return replace(base, budget_elements=budget)
     if base.strategy != "optimal":
         return None
-    splits = _optimal_within(base.widths, budget)
+    splits = cheapest_within(base.widths, budget)
     if splits is None:
         return None
     return replace(_plan_splits(base.widths, splits, "optimal"), budget_elements=budget)
