@@ -3,7 +3,7 @@
 Usage::
 
     jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
-                                [--explicit | --matrix-free] [--time-limit 60]
+                                [--explicit | --matrix-free | --hessian] [--time-limit 60]
     jacobench bench [ARGS ...]    # the benchmark job: python -m jacobench.bench.harness ARGS ...
     jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.bench.report ARGS ...
 
@@ -12,6 +12,12 @@ budget is given), the multiply-adds, the peak memory (bytes and binary units for
 the speedup over forward and over reverse, for explicit layer Jacobians and for the matrix-free
 engine (both by default); then the optimal plan as a formula. The numbers are those of
 :func:`jacobench.plan` and :func:`jacobench.plan_matrix_free`.
+
+With ``--hessian`` (for a chain whose last width is 1, a scalar function; any other chain is one
+line of error) it prints the second order instead: one Hessian-vector product in each mode and the
+Hessian by each strategy of :mod:`jacobench.second_order` (multiply-adds, peak memory, speedup over
+``jax.hessian``), then the optimal Hessian as a formula; with a budget, also the cheapest Hessian
+plan that fits.
 
 With ``--memory-budget``, an engine that no plan of fits the budget still gets its table, without
 the "optimal within budget" row, and then one line ``explicit: no bracketing fits ...`` (or
@@ -40,7 +46,9 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "explicit_skipped": null | str,     # why the optimal rows were not planned (--time-limit)
       "matrix_free": null | [ROW, ...],   # null when not asked for
       "matrix_free_error": null | str,    # the same for the matrix-free engine
-      "matrix_free_skipped": null | str
+      "matrix_free_skipped": null | str,
+      "hessian": null | [SECOND, ...],    # null unless --hessian
+      "hessian_error": null | str         # why no Hessian plan fits the budget
     }
 
     ROW = {
@@ -53,6 +61,18 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "speedup_vs_reverse": float | null, # it is no finite float: over ~1.8e308, or x / 0)
       "formula": str,                     # the plan, e.g. "(J4 J3) (J2 J1)", "jvp(J2 J1)"
       "fits_budget": bool | null          # null without a budget
+    }
+
+    SECOND = {
+      "kind": "hvp" | "hessian",          # one Hessian-vector product, or the Hessian
+      "strategy": str,                    # the mode or strategy, or "optimal_within_budget"
+      "macs": int,
+      "peak_memory_elements": int,
+      "peak_memory_bytes": int,
+      "peak_memory_human": str,
+      "speedup_vs_jax_hessian": float | null,  # null for an HVP
+      "formula": str,                     # e.g. "jvp(grad(f), v)", "hess(J2 J1, seed=hess(J3))"
+      "fits_budget": bool | null
     }
 
 Bad input (widths that are not positive integers, fewer than two widths, a malformed budget, an
@@ -91,6 +111,7 @@ from .explicit import plan
 from .explicit.search import planning_seconds as explicit_seconds
 from .matrix_free import plan as plan_matrix_free
 from .matrix_free.dynamic import planning_seconds as matrix_free_seconds
+from .second_order.table import format_hessian, hessian_section
 from .units import format_bytes, parse_bytes, resolve_dtype
 
 __all__ = ["main", "plan_rows"]
@@ -225,6 +246,12 @@ def _plan_report(
     }
     for key in ENGINES:
         report.update({key: None, f"{key}_error": None, f"{key}_skipped": None})
+    report.update({"hessian": None, "hessian_error": None})
+    if engines == "hessian":
+        report["hessian"], report["hessian_error"] = hessian_section(widths, dtype, budget)
+        if report["hessian_error"]:
+            raise JacobenchError(report["hessian_error"])
+        return report
     asked = list(ENGINES) if engines == "both" else [engines]
     for key in asked:
         section = _section(key, widths, dtype, budget, time_limit)
@@ -243,6 +270,8 @@ _TITLES = {
 
 def _format_report(report: dict[str, Any]) -> str:
     """The human table for a :func:`_plan_report` object."""
+    if report["hessian"] is not None:
+        return "\n".join(format_hessian(report))
     widths = "-".join(int_text(w, grouped=False) for w in report["widths"])
     lines: list[str] = []
     for key, title in _TITLES.items():
@@ -430,6 +459,14 @@ def _build_parser() -> _Parser:
         action="store_const",
         const="matrix_free",
         help="the matrix-free engine only (default: both)",
+    )
+    engines.add_argument(
+        "--hessian",
+        dest="engines",
+        action="store_const",
+        const="hessian",
+        help="second order instead: Hessian-vector products and Hessians of a chain whose last "
+        "width is 1",
     )
     p.set_defaults(engines="both", run=_run_plan)
     for command, module in FORWARDED.items():

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .markdown_hessian import hessian_section
 from .plots.common import (
     FIT_MIN_MACS,
     SPEARMAN_MIN_MACS,
@@ -56,6 +57,9 @@ CAPTIONS = {
     "model's predicted ratio.",
     "winner_map.png": "Cheapest strategy by the model and fastest measured, over the (d_0, d_L) "
     "grid.",
+    "hessian_depth.png": "Second order against depth (engine hessian): time and peak memory of "
+    "the HVP modes (top) and the Hessian strategies (bottom); memory measured solid, model "
+    "dashed, one and two copies of the activations dotted.",
 }
 """A caption for each plot, by file name, in the order the report shows them."""
 
@@ -403,6 +407,8 @@ def render(
         _plans_md(df),
         "## Any function: the auto engine's models",
         _auto_md(df, cols),
+        "## Second order: Hessian-vector products and Hessians",
+        hessian_section(df),
         "## Plots",
         plots,
         "## Unstable rows",
