@@ -75,7 +75,8 @@ def test_json_matches_plan(capsys):
     report = plan_json(["plan", *map(str, widths), "--dtype", "float64"], capsys)
     assert set(report) == {
         "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "explicit_error",
-        "matrix_free", "matrix_free_error", "hessian", "hessian_error",
+        "explicit_skipped", "matrix_free", "matrix_free_error", "matrix_free_skipped",
+        "hessian", "hessian_error",
     }  # fmt: skip
     assert report["widths"] == list(widths)
     assert (report["dtype"], report["itemsize"], report["memory_budget_bytes"]) == (
@@ -85,6 +86,7 @@ def test_json_matches_plan(capsys):
     )
     assert report["matrix_free"] is None and report["hessian"] is None
     assert report["explicit_error"] is None and report["matrix_free_error"] is None
+    assert report["explicit_skipped"] is None and report["matrix_free_skipped"] is None
     assert [row["strategy"] for row in report["explicit"]] == ["forward", "reverse", "optimal"]
     for row in report["explicit"]:
         p = jb.plan(widths, row["strategy"])
@@ -400,7 +402,7 @@ def test_hessian_table_numbers_are_the_librarys(capsys):
         p = jb.plan_hessian(widths, name)
         cells = body[("hessian", name)]
         assert cells[0] == f"{p.macs:,}" and cells[1] == f"{p.memory_bytes('float64'):,}"
-        assert cells[-1] == cli._speedup(p.speedup_vs_jax_hessian)
+        assert cells[-1] == f"{p.speedup_vs_jax_hessian:.3g}x"
     assert body[("hessian", "optimal")][-1] == "3.78x"
 
 

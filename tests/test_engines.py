@@ -53,7 +53,8 @@ def test_both_engines_answer_every_verb(engine, verb):
 
 def test_the_top_level_is_small():
     assert set(jb.__all__) >= TOP_LEVEL
-    assert set(jb.__all__) - TOP_LEVEL == {"explicit", "matrix_free", "second_order"}
+    # plus the engine namespaces, chain_of (issue 13) and second_order (issue 14)
+    assert set(jb.__all__) - TOP_LEVEL == {"explicit", "matrix_free", "chain_of", "second_order"}
 
 
 @settings(max_examples=40, deadline=None)

@@ -21,6 +21,7 @@ from . import explicit, matrix_free, second_order
 from .chain import Chain, Dense, mlp
 from .errors import JacobenchError
 from .explicit import Plan, forward_macs, multiply, plan, reverse_macs
+from .functions import chain_of
 from .matrix_free import MatrixFreePlan, jacobian
 from .matrix_free import plan as plan_matrix_free
 from .second_order import hessian, hvp, plan_hessian, plan_hvp
@@ -31,6 +32,7 @@ __all__ = [
     "JacobenchError",
     "MatrixFreePlan",
     "Plan",
+    "chain_of",
     "explicit",
     "forward_macs",
     "hessian",

@@ -3,7 +3,7 @@
 Usage::
 
     jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
-                                [--explicit | --matrix-free | --hessian]
+                                [--explicit | --matrix-free | --hessian] [--time-limit 60]
     jacobench bench [ARGS ...]    # the benchmark job: python -m jacobench.bench.harness ARGS ...
     jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.bench.report ARGS ...
 
@@ -24,6 +24,14 @@ the "optimal within budget" row, and then one line ``explicit: no bracketing fit
 ``matrix-free: ...``) with the library's message, which gives the smallest budget that fits; the
 command succeeds as long as one of the engines asked for fits.
 
+Widths and results are exact integers of any size. Planning the optimal plan is a cubic dynamic
+program in the number of layers L: a planning step expected to take more than a second prints one
+line ``jacobench: note: ...`` on stderr (with its estimate) before it starts, and a step expected
+to take longer than ``--time-limit`` seconds (default 60; 0 for no limit) is not run: its rows
+are left out and one line ``explicit: optimal not planned: ...`` (or ``matrix-free: ...``) says
+why, so that ``jacobench plan`` answers for chains of any length (forward and reverse are linear
+in L).
+
 With ``--json`` it prints the same as one JSON object whose keys are stable:
 
 .. code-block:: text
@@ -35,8 +43,10 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "memory_budget_bytes": null | int,  # --memory-budget, parsed
       "explicit": null | [ROW, ...],      # null when not asked for
       "explicit_error": null | str,       # why nothing fits the budget; then no budget ROW
+      "explicit_skipped": null | str,     # why the optimal rows were not planned (--time-limit)
       "matrix_free": null | [ROW, ...],   # null when not asked for
       "matrix_free_error": null | str,    # the same for the matrix-free engine
+      "matrix_free_skipped": null | str,
       "hessian": null | [SECOND, ...],    # null unless --hessian
       "hessian_error": null | str         # why no Hessian plan fits the budget
     }
@@ -47,8 +57,8 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "peak_memory_elements": int,
       "peak_memory_bytes": int,           # peak_memory_elements * itemsize
       "peak_memory_human": str,           # e.g. "7.63 MiB"
-      "speedup_vs_forward": float | null, # forward's multiply-adds over this row's
-      "speedup_vs_reverse": float | null, # (null only if not finite)
+      "speedup_vs_forward": float | null, # forward's multiply-adds over this row's (null if
+      "speedup_vs_reverse": float | null, # it is no finite float: over ~1.8e308, or x / 0)
       "formula": str,                     # the plan, e.g. "(J4 J3) (J2 J1)", "jvp(J2 J1)"
       "fits_budget": bool | null          # null without a budget
     }
@@ -86,18 +96,22 @@ import argparse
 import importlib
 import json
 import math
+import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
 
-from ._core import PlanSummary
-from .errors import JacobenchError
+from ._core import PlanSummary, duration_text
+from ._text import any_int_digits, int_text, ratio_text
+from .errors import JacobenchError, SlowPlanningWarning
 from .explicit import plan
+from .explicit.search import planning_seconds as explicit_seconds
 from .matrix_free import plan as plan_matrix_free
-from .second_order import HVP_STRATEGIES, plan_hessian, plan_hvp
-from .second_order import STRATEGIES as HESSIAN_STRATEGIES
+from .matrix_free.dynamic import planning_seconds as matrix_free_seconds
+from .second_order.table import format_hessian, hessian_section
 from .units import format_bytes, parse_bytes, resolve_dtype
 
 __all__ = ["main", "plan_rows"]
@@ -162,28 +176,66 @@ def _finite(x: float) -> float | None:
 ENGINES: dict[str, EnginePlanner] = {"explicit": plan, "matrix_free": plan_matrix_free}
 """The engines ``jacobench plan`` shows, by their ``--json`` key, in this order."""
 
+ESTIMATES: dict[str, Callable[[tuple[int, ...], bool], float]] = {
+    "explicit": explicit_seconds,
+    "matrix_free": matrix_free_seconds,
+}
+"""Each engine's estimate of the seconds its optimal planning takes (budgeted or not)."""
+
+TIME_LIMIT = 60.0
+"""The default ``--time-limit``: planning steps expected to take longer are not run."""
+
 
 def _section(
-    planner: EnginePlanner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows of one engine, and why nothing fits the budget (None if a plan fits or no budget).
+    engine: str,
+    widths: tuple[int, ...],
+    dtype: np.dtype[Any],
+    budget: int | None,
+    time_limit: float = 0.0,
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """Rows of one engine, why nothing fits the budget, and why a step was skipped (or None).
 
-    The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it.
+    The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it;
+    optimal (and the budget row) only if its estimate is within ``time_limit`` (0: no limit).
     """
-    plans: list[tuple[str, PlanSummary]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
+    planner = ENGINES[engine]
+    names = list(STRATEGY_ROWS)
+    skipped = _over_limit(engine, widths, False, time_limit)
+    if skipped is not None:
+        names.remove("optimal")
+    plans: list[tuple[str, PlanSummary]] = [(name, planner(widths, name)) for name in names]
     error = None
-    if budget is not None:
+    if budget is not None and skipped is None:
+        skipped = _over_limit(engine, widths, True, time_limit)
         try:
-            within = planner(widths, "optimal", memory_budget=budget, dtype=dtype)
+            if skipped is None:
+                within = planner(widths, "optimal", memory_budget=budget, dtype=dtype)
+                plans.append(("optimal_within_budget", within))
         except JacobenchError as err:  # widths, dtype and budget are valid: nothing fits
             error = str(err)
-        else:
-            plans.append(("optimal_within_budget", within))
-    return plan_rows(plans, dtype, budget), error
+    return plan_rows(plans, dtype, budget), error, skipped
+
+
+def _over_limit(
+    engine: str, widths: tuple[int, ...], budgeted: bool, time_limit: float
+) -> str | None:
+    """Why the (budgeted) optimal planning is not run, or None if it is within the limit."""
+    seconds = ESTIMATES[engine](widths, budgeted)
+    if not time_limit or seconds <= time_limit:
+        return None
+    what = "optimal within budget" if budgeted else "optimal"
+    return (
+        f"{what} not planned: expected to take about {duration_text(seconds)} for "
+        f"{int_text(len(widths) - 1)} layers, over --time-limit {time_limit:g} s"
+    )
 
 
 def _plan_report(
-    widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None, engines: str
+    widths: tuple[int, ...],
+    dtype: np.dtype[Any],
+    budget: int | None,
+    engines: str,
+    time_limit: float = 0.0,
 ) -> dict[str, Any]:
     """The ``--json`` object (see the module docstring)."""
     report: dict[str, Any] = {
@@ -191,103 +243,23 @@ def _plan_report(
         "dtype": dtype.name,
         "itemsize": dtype.itemsize,
         "memory_budget_bytes": budget,
-        "explicit": None,
-        "explicit_error": None,
-        "matrix_free": None,
-        "matrix_free_error": None,
-        "hessian": None,
-        "hessian_error": None,
     }
+    for key in ENGINES:
+        report.update({key: None, f"{key}_error": None, f"{key}_skipped": None})
+    report.update({"hessian": None, "hessian_error": None})
     if engines == "hessian":
-        report["hessian"], report["hessian_error"] = _hessian_section(widths, dtype, budget)
+        report["hessian"], report["hessian_error"] = hessian_section(widths, dtype, budget)
         if report["hessian_error"]:
             raise JacobenchError(report["hessian_error"])
         return report
     asked = list(ENGINES) if engines == "both" else [engines]
     for key in asked:
-        report[key], report[f"{key}_error"] = _section(ENGINES[key], widths, dtype, budget)
+        section = _section(key, widths, dtype, budget, time_limit)
+        report[key], report[f"{key}_error"], report[f"{key}_skipped"] = section
     errors = [report[f"{key}_error"] for key in asked]
     if all(errors):  # every engine asked for has the same complaint: the budget is too small
         raise JacobenchError("; ".join(errors))
     return report
-
-
-def _hessian_section(
-    widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Second-order rows (HVP modes, then Hessian strategies, then the budget row) and error."""
-    plans: list[tuple[str, str, Any]] = [
-        ("hvp", mode, plan_hvp(widths, mode)) for mode in HVP_STRATEGIES
-    ]
-    plans += [("hessian", name, plan_hessian(widths, name)) for name in HESSIAN_STRATEGIES]
-    error = None
-    if budget is not None:
-        try:
-            within = plan_hessian(widths, memory_budget=budget, dtype=dtype)
-        except JacobenchError as err:  # widths, dtype and budget are valid: nothing fits
-            error = str(err)
-        else:
-            plans.append(("hessian", "optimal_within_budget", within))
-    rows = []
-    for kind, label, p in plans:
-        n_bytes = p.memory_bytes(dtype)
-        rows.append(
-            {
-                "kind": kind,
-                "strategy": label,
-                "macs": p.macs,
-                "peak_memory_elements": p.peak_elements,
-                "peak_memory_bytes": n_bytes,
-                "peak_memory_human": format_bytes(n_bytes),
-                "speedup_vs_jax_hessian": (
-                    _finite(p.speedup_vs_jax_hessian) if kind == "hessian" else None
-                ),
-                "formula": p.formula,
-                "fits_budget": None if budget is None else n_bytes <= budget,
-            }
-        )
-    return rows, error
-
-
-def _format_hessian(report: dict[str, Any]) -> list[str]:
-    """The human table of the second-order rows."""
-    rows, budget = report["hessian"], report["memory_budget_bytes"]
-    lines = [
-        f"Second order (Hessian-vector products and Hessians): widths "
-        f"{'-'.join(map(str, report['widths']))}, {report['dtype']} ({report['itemsize']} bytes "
-        "per element)"
-    ]
-    if budget is not None:
-        lines.append(f"memory budget: {budget:,} bytes ({format_bytes(budget)})")
-    header = ["kind", "strategy", "multiply-adds", "peak bytes", "peak memory", "vs jax.hessian"]
-    if budget is not None:
-        header.append("fits budget")
-    cells = [header]
-    for row in rows:
-        speedup = row["speedup_vs_jax_hessian"]
-        line = [
-            row["kind"],
-            row["strategy"].replace("_", " "),
-            f"{row['macs']:,}",
-            f"{row['peak_memory_bytes']:,}",
-            row["peak_memory_human"],
-            "" if row["kind"] == "hvp" else _speedup(speedup),
-        ]
-        if budget is not None:
-            line.append("yes" if row["fits_budget"] else "no")
-        cells.append(line)
-    sizes = [max(len(line[i]) for line in cells) for i in range(len(header))]
-    lines += [
-        "  ".join(
-            cell.ljust(size) if i < 2 else cell.rjust(size)
-            for i, (cell, size) in enumerate(zip(line, sizes, strict=True))
-        ).rstrip()
-        for line in cells
-    ]
-    for row in rows:
-        if row["kind"] == "hessian" and row["strategy"].startswith("optimal"):
-            lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
-    return lines
 
 
 _TITLES = {
@@ -299,8 +271,8 @@ _TITLES = {
 def _format_report(report: dict[str, Any]) -> str:
     """The human table for a :func:`_plan_report` object."""
     if report["hessian"] is not None:
-        return "\n".join(_format_hessian(report))
-    widths = "-".join(map(str, report["widths"]))
+        return "\n".join(format_hessian(report))
+    widths = "-".join(int_text(w, grouped=False) for w in report["widths"])
     lines: list[str] = []
     for key, title in _TITLES.items():
         rows = report[key]
@@ -313,13 +285,14 @@ def _format_report(report: dict[str, Any]) -> str:
         )
         if report["memory_budget_bytes"] is not None:
             budget = report["memory_budget_bytes"]
-            lines.append(f"memory budget: {budget:,} bytes ({format_bytes(budget)})")
+            lines.append(f"memory budget: {int_text(budget)} bytes ({format_bytes(budget)})")
         lines.extend(_table(rows, with_fits=report["memory_budget_bytes"] is not None))
         for row in rows:
             if row["strategy"].startswith("optimal"):
                 lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
-        if report[f"{key}_error"] is not None:
-            lines.append(f"{key.replace('_', '-')}: {report[f'{key}_error']}")
+        for note in ("skipped", "error"):
+            if report[f"{key}_{note}"] is not None:
+                lines.append(f"{key.replace('_', '-')}: {report[f'{key}_{note}']}")
     return "\n".join(lines)
 
 
@@ -328,14 +301,15 @@ def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
     if with_fits:
         header.append("fits budget")
     cells = [header]
+    base = {row["strategy"]: row["macs"] for row in rows}  # forward and reverse are always there
     for row in rows:
         line = [
             row["strategy"].replace("_", " "),
-            f"{row['macs']:,}",
-            f"{row['peak_memory_bytes']:,}",
+            int_text(row["macs"]),
+            int_text(row["peak_memory_bytes"]),
             row["peak_memory_human"],
-            _speedup(row["speedup_vs_forward"]),
-            _speedup(row["speedup_vs_reverse"]),
+            _speedup(base["forward"], row["macs"]),
+            _speedup(base["reverse"], row["macs"]),
         ]
         if with_fits:
             line.append("yes" if row["fits_budget"] else "no")
@@ -350,23 +324,38 @@ def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
     ]
 
 
-def _speedup(x: float | None) -> str:
-    """Three significant digits, without exponents: ``0.1x``, ``10x``, ``1,234x``."""
-    if x is None:
-        return "inf"
-    return f"{x:.3g}x" if x < 1000 else f"{x:,.0f}x"
+def _speedup(num: int, den: int) -> str:
+    """``num / den`` to three significant digits, without exponents: ``0.1x``, ``10x``, ``1,234x``.
+
+    Exact at any size (``1e+310x`` is written out in full).
+
+    Example:
+        >>> _speedup(1, 10), _speedup(75000, 7500), _speedup(12344, 10), _speedup(1, 0)
+        ('0.1x', '10x', '1,234x', 'infx')
+    """
+    if den and num >= 1000 * den:
+        return f"{ratio_text(num, den, ',.0f')}x"
+    return f"{ratio_text(num, den)}x"
+
+
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 
 
 def _parse_widths(tokens: Sequence[str]) -> tuple[int, ...]:
     expected = "widths are positive integers d_0 d_1 ... d_L"
     widths = []
     for i, token in enumerate(tokens):
-        try:
+        if not _INTEGER.fullmatch(token):
+            raise JacobenchError(
+                f"width d_{i} = {token!r} is not an integer; {expected}"
+                if len(token) <= 60
+                else f"width d_{i} = {token[:20]!r}... ({len(token)} characters) is not an "
+                f"integer; {expected}"
+            )
+        with any_int_digits():  # integers of any size: Python stops at 4,300 digits
             value = int(token)
-        except ValueError:
-            raise JacobenchError(f"width d_{i} = {token!r} is not an integer; {expected}") from None
         if value <= 0:
-            raise JacobenchError(f"width d_{i} = {value} is not positive; {expected}")
+            raise JacobenchError(f"width d_{i} = {int_text(value)} is not positive; {expected}")
         widths.append(value)
     if len(widths) < 2:
         raise JacobenchError(
@@ -380,11 +369,18 @@ def _run_plan(args: argparse.Namespace) -> int:
     widths = _parse_widths(args.widths)
     dtype = resolve_dtype(args.dtype)
     budget = None if args.memory_budget is None else parse_bytes(args.memory_budget)
-    report = _plan_report(widths, dtype, budget, args.engines)
+    time_limit = args.time_limit
+    if not math.isfinite(time_limit) or time_limit < 0:
+        raise JacobenchError(
+            f"--time-limit {time_limit:g} is not a number of seconds >= 0 (0 for no limit)"
+        )
+    report = _plan_report(widths, dtype, budget, args.engines, time_limit)
     if args.json:
-        print(json.dumps(report, indent=2, allow_nan=False))
+        with any_int_digits():  # json writes ints with str(): no digit limit here
+            text = json.dumps(report, indent=2, allow_nan=False)
     else:
-        print(_format_report(report))
+        text = _format_report(report)
+    print(text)
     return 0
 
 
@@ -441,6 +437,14 @@ def _build_parser() -> _Parser:
         "(with --dtype), e.g. 2GiB, 512MiB, 1.5GB, 100000",
     )
     p.add_argument("--json", action="store_true", help="print JSON (keys in jacobench.cli)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=TIME_LIMIT,
+        metavar="SECONDS",
+        help="do not run a planning step expected to take longer (default: "
+        f"{TIME_LIMIT:g}; 0 for no limit); steps expected to take over a second say so first",
+    )
     engines = p.add_mutually_exclusive_group()
     engines.add_argument(
         "--explicit",
@@ -487,9 +491,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args[:1] and args[0] in FORWARDED:
             return _run_forwarded(args[0], args[1:])
         namespace = _build_parser().parse_args(args)
-        status: int = namespace.run(namespace)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SlowPlanningWarning)
+            warnings.showwarning = _notes(warnings.showwarning)
+            status: int = namespace.run(namespace)
         return status
     except JacobenchError as err:
         message = " ".join(str(err).split())  # always one line
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _notes(show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that writes slow-planning notes as one line on stderr."""
+
+    def note(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, SlowPlanningWarning):
+            print(f"{PROG}: note: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return note

@@ -284,6 +284,33 @@ def test_speedups_pair_optimal_with_each_present_baseline():
     assert table.loc["jacrev", "predicted"] == 1.0
 
 
+def test_the_auto_engine_gets_its_own_table():
+    from jacobench.bench.markdown import _auto_md
+
+    rows = [("auto", 2e-3, 100), ("jacfwd", 40e-3, 3000), ("jacrev", 30e-3, 3000)]
+    frame = pd.DataFrame(
+        {
+            "engine": "auto",
+            "backend": "jax",
+            "status": "ok",
+            "profile": "autoencoder-jnp",
+            "library": "jax.numpy",
+            "scale": "8-2-8",
+            "widths": "8-2-8",
+            "plan_formula": "jvp(J2) @ vjp(J1)",
+            "strategy": [r[0] for r in rows],
+            "time_median_s": [r[1] for r in rows],
+            "model_macs": [r[2] for r in rows],
+            "model_forward_macs": 3000,
+            "model_reverse_macs": 3000,
+        }
+    )
+    text = _auto_md(frame, ["engine", "backend"])
+    # measured: the faster of jacfwd (40 ms) and jacrev (30 ms) over auto (2 ms); predicted 30x
+    assert "| 15x | 30x | 0.50 |" in text
+    assert "No rows of the auto engine" in _auto_md(frame[frame["engine"] != "auto"], ["engine"])
+
+
 def test_the_second_order_section_and_plot(full_run):
     _, out = full_run
     text = Path(out["report"]).read_text()

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core import element_of
+from .._text import show
 from ..chain import Chain
 from ..errors import JacobenchError
-from .model import right_first
+from .model import analyse_all, costs_of, right_first
 from .planner import JAX_BASELINES, MatrixFreePlan, fit, plan
 from .tree import Node
 
@@ -22,7 +23,7 @@ __all__ = ["jacobian"]
 
 
 def jacobian(
-    chain: Chain,
+    chain: Chain | Callable[..., Any],
     x: Any,
     strategy: str | MatrixFreePlan = "optimal",
     *,
@@ -35,9 +36,13 @@ def jacobian(
     them. Works eagerly, inside ``jax.jit`` (the plan is made once, at trace time, from the
     chain's static widths, and cached) and under ``jax.vmap`` over ``x``.
 
+    Any other JAX-traceable function ``f`` is taken too: its chain is discovered, planned and run
+    on the flattened input, and the result has the structure of ``jax.jacfwd(f)(x)`` (see
+    :func:`jacobench.functions.function_jacobian`).
+
     Args:
-        chain: The :class:`~jacobench.chain.Chain`.
-        x: A ``(d_0,)`` vector of a floating dtype.
+        chain: The :class:`~jacobench.chain.Chain`, or any JAX-traceable function ``f``.
+        x: A ``(d_0,)`` vector of a floating dtype (for ``f``: an array or a pytree of them).
         strategy: A name in :data:`~jacobench.matrix_free.STRATEGIES` (any case): ``"optimal"``
             (default),
             ``"forward"``, ``"reverse"``, ``"explicit"``, or JAX's own ``"jacfwd"`` /
@@ -80,10 +85,14 @@ def jacobian(
     import jax
     import jax.numpy as jnp
 
+    if not isinstance(chain, Chain) and callable(chain):
+        from ..functions import function_jacobian
+
+        return function_jacobian(chain, x, strategy, memory_budget=memory_budget)
     if not isinstance(chain, Chain):
         raise JacobenchError(
-            f"chain is {type(chain).__name__}, expected a jacobench.Chain (wrap your layer "
-            "functions with jacobench.Chain(layers, widths))"
+            f"chain is {type(chain).__name__}, expected a jacobench.Chain or a JAX-traceable "
+            "function"
         )
     if isinstance(strategy, MatrixFreePlan):
         chosen = strategy
@@ -93,8 +102,14 @@ def jacobian(
             )
     else:
         chosen = plan(chain.widths, strategy)
-    x = jnp.asarray(x)
     d0 = chain.widths[0]
+    try:
+        x = jnp.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise JacobenchError(
+            f"x is {show(x)} of type {type(x).__name__}, expected a vector of shape ({d0},) of a "
+            f"floating dtype ({type(err).__name__}: {err})"
+        ) from None
     if x.ndim != 1:
         raise JacobenchError(
             f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
@@ -125,16 +140,13 @@ class _Runner:
     def __init__(self, chain: Chain, x: Any) -> None:
         self.chain = chain
         self.d = chain.widths
-        self.acts: dict[int, Any] = {0: x}
+        self.acts: list[Any] = [x]  # x_0 .. x_top, computed in order as the plan needs them
 
     def act(self, index: int) -> Any:
         """The activation ``x_index``, computed from the highest one known below it."""
-        known = max(k for k in self.acts if k <= index)
-        h = self.acts[known]
-        for k in range(known + 1, index + 1):
-            h = self.chain.layers[k - 1](h)
-            self.acts[k] = h
-        return h
+        while len(self.acts) <= index:
+            self.acts.append(self.chain.layers[len(self.acts) - 1](self.acts[-1]))
+        return self.acts[index]
 
     def segment(self, lo: int, hi: int) -> Callable[[Any], Any]:
         layers = self.chain.layers[lo - 1 : hi]
@@ -190,24 +202,42 @@ class _Runner:
 
         return block(0, a) if batch is None else _in_batches(block, a, batch, axis=0)
 
-    def run(self, node: Node) -> Any:
-        if node.op == "tangents":
-            return self.tangents(node.lo, node.hi, None, node.batch)
-        if node.op == "adjoints":
-            return self.adjoints(node.lo, node.hi, None, node.batch)
-        k = node.split
-        if node.op == "push":
-            return self.tangents(k + 1, node.hi, self.run(node.children[0]), node.batch)
-        if node.op == "pull":
-            return self.adjoints(node.lo, k, self.run(node.children[0]), node.batch)
-        left, right = node.children
-        if right_first(self.d, node):
-            b = self.run(right)
-            a = self.run(left)
-        else:
-            a = self.run(left)
-            b = self.run(right)
-        return a @ b
+    def run(self, root: Node) -> Any:
+        """Evaluate the plan ``root``: children before parents, without recursion."""
+        analysed = analyse_all(self.d, root, costs_of(self.d))  # the peaks decide the order
+        results: dict[int, Any] = {}
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node.op == "tangents":
+                results[id(node)] = self.tangents(node.lo, node.hi, None, node.batch)
+            elif node.op == "adjoints":
+                results[id(node)] = self.adjoints(node.lo, node.hi, None, node.batch)
+            elif not ready:
+                stack.append((node, True))
+                if node.op == "multiply":
+                    left, right = node.children
+                    first_right = right_first(self.d, node, analysed)
+                    stack += (
+                        [(left, False), (right, False)]
+                        if first_right
+                        else [
+                            (right, False),
+                            (left, False),
+                        ]
+                    )
+                else:
+                    stack.append((node.children[0], False))
+            elif node.op == "push":
+                seed = results.pop(id(node.children[0]))
+                results[id(node)] = self.tangents(node.split + 1, node.hi, seed, node.batch)
+            elif node.op == "pull":
+                seed = results.pop(id(node.children[0]))
+                results[id(node)] = self.adjoints(node.lo, node.split, seed, node.batch)
+            else:
+                left, right = node.children
+                results[id(node)] = results.pop(id(left)) @ results.pop(id(right))
+        return results.pop(id(root))
 
 
 def _in_batches(block: Callable[[Any, int], Any], width: int, batch: int, axis: int) -> Any:
