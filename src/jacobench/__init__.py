@@ -40,12 +40,14 @@ from .matrix_free import (
     plan_matrix_free,
 )
 from .planners import STRATEGIES, Plan, get_strategy, optimal_tree, plan
+from .timing import DeviceProfile, calibrate, predict_seconds
 
 __all__ = [
     "MATRIX_FREE_STRATEGIES",
     "STRATEGIES",
     "Chain",
     "Dense",
+    "DeviceProfile",
     "JacobenchError",
     "MatrixFreeNode",
     "MatrixFreePlan",
@@ -53,6 +55,7 @@ __all__ = [
     "Tree",
     "all_brackets",
     "all_matrix_free_trees",
+    "calibrate",
     "format_matrix_free_tree",
     "format_tree",
     "forward_macs",
@@ -71,6 +74,7 @@ __all__ = [
     "optimal_tree",
     "plan",
     "plan_matrix_free",
+    "predict_seconds",
     "reverse_macs",
     "schedule",
     "tree_macs",

@@ -4,6 +4,8 @@ Usage::
 
     jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
                                 [--explicit | --matrix-free]
+    jacobench calibrate [--quick] [--backend numpy|jax ...] [--dtype float32|float64 ...]
+                        [--matmul-precision default|high|highest] [--output PATH]
     jacobench bench [ARGS ...]    # the benchmark harness: python -m jacobench.harness ARGS ...
     jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.report ARGS ...
 
@@ -17,6 +19,11 @@ With ``--memory-budget``, an engine that no plan of fits the budget still gets i
 the "optimal within budget" row, and then one line ``explicit: no bracketing fits ...`` (or
 ``matrix-free: ...``) with the library's message, which gives the smallest budget that fits; the
 command succeeds as long as one of the engines asked for fits.
+
+``jacobench calibrate`` measures this machine's :class:`~jacobench.timing.DeviceProfile` (see
+:func:`jacobench.calibrate`; about a minute on two CPU cores, with a progress line on stderr),
+prints it and saves it, by default to ``results/profiles/<device>.json``; a file it replaces
+that is unreadable or from another device or version is kept aside (``<name>.replaced-<date>``).
 
 With ``--json`` it prints the same as one JSON object whose keys are stable:
 
@@ -293,6 +300,27 @@ def _run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_calibrate(args: argparse.Namespace) -> int:
+    import jax
+
+    from .timing import BACKENDS, DTYPES, calibrate, save_keeping
+
+    if args.matmul_precision is not None:
+        precision = None if args.matmul_precision == "default" else args.matmul_precision
+        config: Any = jax.config
+        config.update("jax_default_matmul_precision", precision)
+    profile = calibrate(
+        backends=tuple(args.backend or BACKENDS),
+        dtypes=tuple(args.dtype or DTYPES),
+        progress=True,
+        quick=args.quick,
+    )
+    path = save_keeping(profile, args.output)
+    print(profile)
+    print(f"saved to {path}")
+    return 0
+
+
 def _run_forwarded(command: str, argv: Sequence[str]) -> int:
     """Hand ``argv`` to ``main(argv)`` of the module behind ``command`` (see :data:`FORWARDED`)."""
     name = FORWARDED[command]
@@ -356,6 +384,31 @@ def _build_parser() -> _Parser:
         help="the matrix-free engine only (default: both)",
     )
     p.set_defaults(engines="both", run=_run_plan)
+    c = commands.add_parser(
+        "calibrate",
+        help="measure this machine's device profile (for predicted seconds)",
+        description="Measure matrix products over a grid of shapes, memory bandwidth, call and "
+        "launch overheads and element-wise throughput, for numpy and for JAX's default device; "
+        "print the profile and save it as JSON.",
+    )
+    c.add_argument("--quick", action="store_true", help="a small grid: seconds, but coarse")
+    c.add_argument(
+        "--backend", action="append", choices=("numpy", "jax"), help="measure only this backend"
+    )
+    c.add_argument(
+        "--dtype", action="append", choices=("float32", "float64"), help="measure only this dtype"
+    )
+    c.add_argument(
+        "--matmul-precision",
+        choices=("default", "high", "highest"),
+        help="JAX's default matmul precision while measuring (default: as configured)",
+    )
+    c.add_argument(
+        "--output",
+        metavar="PATH",
+        help="where to save the profile (default: results/profiles/<device>.json)",
+    )
+    c.set_defaults(run=_run_calibrate)
     for command, module in FORWARDED.items():
         forwarded = commands.add_parser(
             command, add_help=False, help=f"run {module} (arguments are passed on)"
