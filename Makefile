@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
 typecheck: lint
@@ -34,15 +34,16 @@ test: lint unit
 
 GRID ?= default
 MEMORY_BUDGET ?=
+SUITES := src/jacobench/bench/suites
 
 bench: $(STAMP)
-	$(BIN)/python -m jacobench.harness --grid $(GRID) $(if $(MEMORY_BUDGET),--memory-budget $(MEMORY_BUDGET))
+	$(BIN)/python -m jacobench.bench.harness --grid $(GRID) $(if $(MEMORY_BUDGET),--memory-budget $(MEMORY_BUDGET))
 
 bench-planning: $(STAMP)
-	$(BIN)/python -m pytest bench/bench_planning.py --benchmark-only
+	$(BIN)/python -m pytest -c $(SUITES)/pytest.ini --rootdir $(SUITES) $(SUITES)/bench_planning.py --benchmark-only
 
 plots: $(STAMP)
-	$(BIN)/python -m jacobench.report
+	$(BIN)/python -m jacobench.bench.report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacobench as jb
-from jacobench import cli, cost
+from jacobench import cli, explicit
 from jacobench.units import format_bytes
 
 
@@ -58,7 +58,7 @@ def test_table_numbers_are_the_librarys(widths, dtype, size, capsys):
         label, macs, n_bytes, human, unit, vs_fwd, vs_rev = line.split()
         assert label == name
         assert int(macs.replace(",", "")) == p.macs
-        assert int(n_bytes.replace(",", "")) == p.memory_bytes(dtype) == p.peak_memory * size
+        assert int(n_bytes.replace(",", "")) == p.memory_bytes(dtype) == p.peak_elements * size
         assert f"{human} {unit}" == format_bytes(p.memory_bytes(dtype))
         assert float(vs_fwd.rstrip("x").replace(",", "")) == pytest.approx(
             p.speedup_vs_forward, rel=5e-3
@@ -91,7 +91,7 @@ def test_json_matches_plan(capsys):
         assert row == {
             "strategy": p.strategy,
             "macs": p.macs,
-            "peak_memory_elements": p.peak_memory,
+            "peak_memory_elements": p.peak_elements,
             "peak_memory_bytes": p.memory_bytes("float64"),
             "peak_memory_human": format_bytes(p.memory_bytes("float64")),
             "speedup_vs_forward": p.speedup_vs_forward,
@@ -129,7 +129,7 @@ def test_budget_row_and_text(capsys):
 @settings(max_examples=60, deadline=None)
 def test_budget_between_optimal_and_forward_beats_brute_force(widths, frac, dtype):
     size = {"float32": 4, "float64": 8}[dtype]
-    low, high = sorted((jb.plan(widths).peak_memory, jb.plan(widths, "forward").peak_memory))
+    low, high = sorted((jb.plan(widths).peak_elements, jb.plan(widths, "forward").peak_elements))
     budget = int((low + frac * (high - low)) * size)
     buffer = io.StringIO()  # not capsys: hypothesis reruns the test inside one fixture scope
     with redirect_stdout(buffer):
@@ -143,9 +143,9 @@ def test_budget_between_optimal_and_forward_beats_brute_force(widths, frac, dtyp
     assert within["peak_memory_bytes"] <= budget and within["fits_budget"]
     n = len(widths) - 1
     fitting = [
-        cost.tree_macs(widths, t)
-        for t in cost.all_brackets(n)
-        if cost.tree_memory(widths, t) * size <= budget
+        explicit.cost(widths, t)
+        for t in explicit.trees(n)
+        if explicit.memory(widths, t) * size <= budget
     ]
     assert within["macs"] <= min(fitting)
     assert within["macs"] == jb.plan(widths, memory_budget=budget, dtype=dtype).macs
@@ -286,14 +286,27 @@ def test_bench_and_plot_forward_their_arguments(monkeypatch, capsys):
     assert seen == {"bench": ["--quick", "-k", "x"], "plot": ["--help"]}
 
 
-def test_bench_without_the_harness_is_a_one_line_error(monkeypatch, capsys):
-    monkeypatch.setitem(cli.FORWARDED, "bench", "jacobench._not_written_yet")
-    assert run(["bench", "--quick"], capsys) == (
+@pytest.mark.parametrize("command", ["bench", "plot"])
+@pytest.mark.parametrize("absent", ["pandas", "matplotlib"])
+def test_bench_and_plot_without_the_bench_extra_say_how_to_install_it(
+    command, absent, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, absent, None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, cli.FORWARDED[command], raising=False)  # import it afresh
+    assert run([command, "--grid", "tiny"], capsys) == (
         2,
         "",
-        "jacobench: error: 'jacobench bench' needs jacobench._not_written_yet.main, which this "
-        "version of jacobench does not have yet\n",
+        f"jacobench: error: 'jacobench {command}' needs {absent}, which is not installed; "
+        "install the benchmark tools with: pip install 'jacobench[bench]'\n",
     )
+
+
+def test_bench_names_every_missing_module(monkeypatch, capsys):
+    for name in ("pytest_benchmark", "pandas"):
+        monkeypatch.setitem(sys.modules, name, None)
+    status, out, err = run(["bench"], capsys)
+    assert (status, out) == (2, "")
+    assert "needs pandas, pytest_benchmark, which are not installed" in err
 
 
 # Real processes --------------------------------------------------------------------------------

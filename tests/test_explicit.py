@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacobench as jb
-from jacobench import cost
+from jacobench import explicit
 
 widths_st = st.lists(st.integers(1, 12), min_size=2, max_size=7).map(tuple)
 
@@ -28,7 +28,7 @@ def left_to_right(mats):
 def test_every_bracketing_equals_the_plain_product_numpy(widths, seed):
     mats = random_jacobians(widths, seed)
     ref = left_to_right(mats)
-    for tree in cost.all_brackets(len(widths) - 1):
+    for tree in explicit.trees(len(widths) - 1):
         out = jb.multiply(mats, jb.plan(widths, tree))
         assert isinstance(out, np.ndarray)
         np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
@@ -39,7 +39,7 @@ def test_every_bracketing_equals_the_plain_product_numpy(widths, seed):
 def test_every_named_plan_equals_the_plain_product_jax(widths, seed):
     mats = [jnp.asarray(m) for m in random_jacobians(widths, seed)]
     ref = np.asarray(left_to_right([np.asarray(m) for m in mats]))
-    for name in jb.STRATEGIES:
+    for name in jb.explicit.STRATEGIES:
         out = jb.multiply(mats, jb.plan(widths, name))
         assert isinstance(out, jax.Array) and out.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-12, atol=1e-12)

@@ -11,7 +11,7 @@ import jacobench as jb
 from jacobench import matrix_free as mf
 from jacobench.matrix_free import MatrixFreeNode as Node
 
-STRATEGY_NAMES = sorted(jb.MATRIX_FREE_STRATEGIES)
+STRATEGY_NAMES = sorted(mf.STRATEGIES)
 
 
 def layer_sum(d, lo, hi):
@@ -19,7 +19,7 @@ def layer_sum(d, lo, hi):
 
 
 def brute_force_min(widths):
-    return min(jb.matrix_free_macs(widths, t) for t in jb.all_matrix_free_trees(len(widths) - 1))
+    return min(mf.cost(widths, t) for t in mf.trees(len(widths) - 1))
 
 
 # --- cost model and planner -------------------------------------------------------------------
@@ -35,8 +35,8 @@ def brute_force_min(widths):
     ],
 )
 def test_forward_and_reverse_formulas(widths, forward, reverse):
-    assert jb.matrix_free_forward_macs(widths) == forward
-    assert jb.matrix_free_reverse_macs(widths) == reverse
+    assert mf.forward_macs(widths) == forward
+    assert mf.reverse_macs(widths) == reverse
     assert jb.plan_matrix_free(widths, "forward").macs == forward
     assert jb.plan_matrix_free(widths, "jacfwd").macs == forward
     assert jb.plan_matrix_free(widths, "reverse").macs == reverse
@@ -54,31 +54,31 @@ def test_every_kind_of_node_costs_its_definition():
         (Node("pull", 1, 3, (a3,)), 5 * 10 + 5 * 20),
     ]
     for tree, macs in cases:
-        assert jb.matrix_free_macs(d, tree) == macs
+        assert mf.cost(d, tree) == macs
 
 
 def test_memory_model_by_hand():
     d = (3, 4, 2, 5)
     # tangents: (1 + t) * max_l (d_{l-1} + d_l) with t = d_0 = 3: 4 * (4 + 3)
-    assert jb.matrix_free_memory(d, Node("tangents", 1, 3)) == 4 * 7
+    assert mf.memory(d, Node("tangents", 1, 3)) == 4 * 7
     # adjoints: all activations 3+4+2+5 plus a = 5 times the widest layer pair 7
-    assert jb.matrix_free_memory(d, Node("adjoints", 1, 3)) == 14 + 5 * 7
+    assert mf.memory(d, Node("adjoints", 1, 3)) == 14 + 5 * 7
     # multiply: tangents 1..2 (peak 28, holds 2x3), adjoints 3..3 (peak 2+5+5*7 = 42, holds 5x2)
     # right first: max(28, 6 + 42, 6 + 10 + 15) = 48; left first: max(42, 10 + 28, 31) = 42
     t12, a3 = Node("tangents", 1, 2), Node("adjoints", 3, 3)
-    assert jb.matrix_free_memory(d, Node("multiply", 1, 3, (a3, t12))) == 42
+    assert mf.memory(d, Node("multiply", 1, 3, (a3, t12))) == 42
     # push: max(child 28, (1 + 3) * (2 + 5))
-    assert jb.matrix_free_memory(d, Node("push", 1, 3, (t12,))) == 28
+    assert mf.memory(d, Node("push", 1, 3, (t12,))) == 28
     # pull: max(child 42, activations 3+4+2 plus 5 * 7)
-    assert jb.matrix_free_memory(d, Node("pull", 1, 3, (a3,))) == 44
+    assert mf.memory(d, Node("pull", 1, 3, (a3,))) == 44
 
 
 @given(st.lists(st.integers(1, 12), min_size=2, max_size=6).map(tuple))
 @settings(max_examples=60, deadline=None)
 def test_optimal_equals_brute_force_over_every_plan(widths):
     p = jb.plan_matrix_free(widths)
-    assert p.macs == brute_force_min(widths) == jb.matrix_free_macs(widths, p.tree)
-    assert p.peak_memory == jb.matrix_free_memory(widths, p.tree)
+    assert p.macs == brute_force_min(widths) == mf.cost(widths, p.tree)
+    assert p.peak_elements == mf.memory(widths, p.tree)
     assert p.macs <= min(
         p.forward_macs, p.reverse_macs, jb.plan_matrix_free(widths, "explicit").macs
     )
@@ -92,10 +92,10 @@ def test_optimal_equals_brute_force_for_six_layers(widths):
 
 
 def test_brute_force_enumerates_the_grammar():
-    counts = [sum(1 for _ in jb.all_matrix_free_trees(n)) for n in range(1, 5)]
+    counts = [sum(1 for _ in mf.trees(n)) for n in range(1, 5)]
     assert counts == [2, 10, 66, 522]
-    for tree in jb.all_matrix_free_trees(3):
-        assert mf.validate_matrix_free_tree(tree, 3) is tree
+    for tree in mf.trees(3):
+        assert mf.validate(tree, 3) is tree
 
 
 def test_explicit_strategy_cost():
@@ -126,7 +126,7 @@ def test_hourglass_plan_fields_and_printing():
     assert (p.macs, p.forward_macs, p.reverse_macs) == (30_200_000, 2_020_000_000, 2_020_000_000)
     assert p.speedup_vs_forward == pytest.approx(2020 / 30.2)
     assert p.n_layers == 4 and p.strategy == "optimal"
-    assert p.memory_bytes("float64") == 8 * p.peak_memory
+    assert p.memory_bytes("float64") == 8 * p.peak_elements
     text = str(p)
     assert "jvp(J4 J3) @ vjp(J2 J1)" in text and "30,200,000" in text and "66.9x" in text
     with pytest.raises(AttributeError):
@@ -138,7 +138,7 @@ def test_long_chains_plan_quickly_and_exactly():
     rng = np.random.default_rng(0)
     widths = tuple(int(w) for w in rng.integers(1, 4096, size=51))
     p = jb.plan_matrix_free(widths)
-    assert p.macs == jb.matrix_free_macs(widths, p.tree) <= min(p.forward_macs, p.reverse_macs)
+    assert p.macs == mf.cost(widths, p.tree) <= min(p.forward_macs, p.reverse_macs)
     huge = (10**6, 10**6, 1, 10**6, 10**6)
     assert isinstance(jb.plan_matrix_free(huge).macs, int)
     assert jb.plan_matrix_free(huge).macs == 2 * (10**12 + 10**6) + 10**12
@@ -149,9 +149,9 @@ def test_every_registered_strategy_gives_a_valid_costed_plan(name):
     widths = (7, 3, 9, 2, 8, 5)
     p = jb.plan_matrix_free(widths, name.upper())
     assert p.strategy == name
-    assert mf.validate_matrix_free_tree(p.tree, 5) is p.tree
-    assert p.macs == jb.matrix_free_macs(widths, p.tree) >= jb.plan_matrix_free(widths).macs
-    assert p.peak_memory == jb.matrix_free_memory(widths, p.tree)
+    assert mf.validate(p.tree, 5) is p.tree
+    assert p.macs == mf.cost(widths, p.tree) >= jb.plan_matrix_free(widths).macs
+    assert p.peak_elements == mf.memory(widths, p.tree)
 
 
 def test_unknown_strategy_lists_the_options():
@@ -173,7 +173,7 @@ def test_malformed_trees_are_rejected():
         jb.plan_matrix_free((2, 2, 2, 2), bad)
     with pytest.raises(jb.JacobenchError, match=r"has op 'sideways'; valid options are"):
         jb.plan_matrix_free((2, 2), Node("sideways", 1, 1))  # type: ignore[arg-type]
-    with pytest.raises(jb.JacobenchError, match=r"plan tree \(1, 2\) is not a MatrixFreeNode"):
+    with pytest.raises(jb.JacobenchError, match=r"plan tree \(1, 2\) is not a Node"):
         jb.plan_matrix_free((2, 2, 2), (1, 2))  # type: ignore[arg-type]
 
 
@@ -248,7 +248,7 @@ def test_every_plan_of_the_grammar_computes_the_jacobian(widths):
     net = jb.mlp(widths, activation="tanh", seed=3, dtype=jnp.float64)
     x = make_x(widths, 3)
     ref = jax.jacfwd(net)(x)
-    for tree in jb.all_matrix_free_trees(len(widths) - 1):
+    for tree in mf.trees(len(widths) - 1):
         got = jb.jacobian(net, x, jb.plan_matrix_free(widths, tree))
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12, err_msg=str(tree))
 

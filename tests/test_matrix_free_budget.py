@@ -15,6 +15,7 @@ import jacobench as jb
 from jacobench import cli
 from jacobench import matrix_free as mf
 from jacobench.matrix_free import MatrixFreeNode as Node
+from jacobench.matrix_free.tree import batch_sizes, block_width
 from jacobench.units import format_bytes, parse_bytes
 
 
@@ -28,8 +29,9 @@ def batched_variants(tree, widths):
             collect(child)
 
     collect(tree)
-    options = [mf._batch_sizes(mf._block_width(widths, n)) if n.op != "multiply" else (None,)
-               for n in nodes]  # fmt: skip
+    options = [
+        batch_sizes(block_width(widths, n)) if n.op != "multiply" else (None,) for n in nodes
+    ]
     for choice in itertools.product(*options):
         batch_of = {id(n): b for n, b in zip(nodes, choice, strict=True)}
 
@@ -44,8 +46,8 @@ def brute_force(widths):
     """(macs, peak) of every plan of the grammar, batches from the planners' set included."""
     n = len(widths) - 1
     return [
-        (jb.matrix_free_macs(widths, t), jb.matrix_free_memory(widths, t))
-        for tree in jb.all_matrix_free_trees(n)
+        (mf.cost(widths, t), mf.memory(widths, t))
+        for tree in mf.trees(n)
         for t in batched_variants(tree, widths)
     ]
 
@@ -57,29 +59,29 @@ def test_batched_nodes_by_hand():
     d = (3, 4, 2, 5)  # widest layer pairs: 1..3 -> 7, 1..2 -> 7, 3..3 -> 7, 2..3 -> 7
     tangents = Node("tangents", 1, 3, batch=2)  # 3 tangents, 2 then 1
     # (1 + 2) * 7 working, plus the 5 x 3 result held while its batches are written
-    assert jb.matrix_free_memory(d, tangents) == 3 * 7 + 5 * 3
-    assert jb.matrix_free_macs(d, tangents) == jb.plan_matrix_free(d, "forward").macs == 90
+    assert mf.memory(d, tangents) == 3 * 7 + 5 * 3
+    assert mf.cost(d, tangents) == jb.plan_matrix_free(d, "forward").macs == 90
     adjoints = Node("adjoints", 1, 3, batch=1)  # activations 14, 1 * 7 working, 5 x 3 result
-    assert jb.matrix_free_memory(d, adjoints) == 14 + 7 + 15
-    assert jb.matrix_free_macs(d, adjoints) == 150
+    assert mf.memory(d, adjoints) == 14 + 7 + 15
+    assert mf.cost(d, adjoints) == 150
     t12 = Node("tangents", 1, 2)  # 3 tangents, peak 4 * 7 = 28, holds 2 x 3
     # push 3 columns of the 2 x 3 seed through layer 3 one at a time: seed 6 + result 15 + 2 * 7
     push = Node("push", 1, 3, (t12,), batch=1)
-    assert jb.matrix_free_memory(d, push) == max(28, 6 + 15 + 2 * 7)
+    assert mf.memory(d, push) == max(28, 6 + 15 + 2 * 7)
     a3 = Node("adjoints", 3, 3)  # 5 adjoints, peak 2 + 5 + 5 * 7 = 42, holds 5 x 2
     # pull 5 rows of the 5 x 2 seed back through 1..2 four at a time: activations 3 + 4 + 2,
     # 4 * 7 working, seed 10, result 15
     pull = Node("pull", 1, 3, (a3,), batch=4)
-    assert jb.matrix_free_memory(d, pull) == max(42, 9 + 28 + 10 + 15)
+    assert mf.memory(d, pull) == max(42, 9 + 28 + 10 + 15)
     for tree in (push, pull):
-        assert jb.matrix_free_macs(d, tree) == jb.matrix_free_macs(d, replace(tree, batch=None))
+        assert mf.cost(d, tree) == mf.cost(d, replace(tree, batch=None))
 
 
 def test_batched_formulas():
     seed = Node("adjoints", 1, 2, batch=3)
     tree = Node("push", 1, 4, (seed,), batch=8)
-    assert mf.format_matrix_free_tree(tree) == "jvp(J4 J3, seed=vjp(J2 J1, batch=3), batch=8)"
-    assert mf.format_matrix_free_tree(Node("pull", 1, 2, (Node("tangents", 2, 2),), batch=1)) == (
+    assert mf.format(tree) == "jvp(J4 J3, seed=vjp(J2 J1, batch=3), batch=8)"
+    assert mf.format(Node("pull", 1, 2, (Node("tangents", 2, 2),), batch=1)) == (
         "vjp(J1, seed=jvp(J2), batch=1)"
     )
 
@@ -105,9 +107,9 @@ def test_malformed_batches_are_rejected():
         match=r"plan node adjoints over layers 1\.\.2 has batch 5; expected None or an int with "
         r"1 <= batch < 5 \(its block width for widths \(4, 3, 5\)\)",
     ):
-        jb.matrix_free_memory(d, Node("adjoints", 1, 2, batch=5))
+        mf.memory(d, Node("adjoints", 1, 2, batch=5))
     with pytest.raises(jb.JacobenchError, match=r"has batch 1; expected None or an int with 1 <="):
-        jb.matrix_free_macs((1, 3), Node("tangents", 1, 1, batch=1))
+        mf.cost((1, 3), Node("tangents", 1, 1, batch=1))
 
 
 # --- planner: the Pareto DP against brute force -----------------------------------------------
@@ -117,18 +119,19 @@ def check_budget(widths, frac):
     """A budget from the least peak up to the larger of forward's and optimal's: DP vs brute."""
     points = brute_force(widths)
     least = min(peak for _, peak in points)
-    assert jb.min_matrix_free_peak(widths) == least
+    assert mf.min_peak(widths) == least
     high = max(
-        jb.plan_matrix_free(widths).peak_memory, jb.plan_matrix_free(widths, "forward").peak_memory
+        jb.plan_matrix_free(widths).peak_elements,
+        jb.plan_matrix_free(widths, "forward").peak_elements,
     )
     budget = int(least + frac * (high - least))
     p = jb.plan_matrix_free(widths, memory_budget=budget * 8, dtype="float64")
-    assert p.memory_budget == budget and p.strategy == "optimal"
-    assert p.peak_memory == jb.matrix_free_memory(widths, p.tree) <= budget
-    assert p.macs == jb.matrix_free_macs(widths, p.tree)
+    assert p.budget_elements == budget and p.strategy == "optimal"
+    assert p.peak_elements == mf.memory(widths, p.tree) <= budget
+    assert p.macs == mf.cost(widths, p.tree)
     assert p.macs == min(macs for macs, peak in points if peak <= budget)
-    tree = mf.optimal_matrix_free_tree_within(widths, budget)
-    assert jb.matrix_free_macs(widths, tree) == p.macs
+    tree = mf.optimal(widths, max_peak=budget)
+    assert mf.cost(widths, tree) == p.macs
 
 
 @given(st.lists(st.integers(1, 9), min_size=2, max_size=4).map(tuple), st.floats(0, 1))
@@ -145,22 +148,22 @@ def test_budgeted_optimal_equals_brute_force_for_four_layers(widths, frac):
 
 def test_least_budget_fits_and_one_less_does_not():
     widths = (64, 64, 4, 64, 64)
-    least = jb.min_matrix_free_peak(widths)
-    assert mf.optimal_matrix_free_tree_within(widths, least)
+    least = mf.min_peak(widths)
+    assert mf.optimal(widths, max_peak=least)
     with pytest.raises(
         jb.JacobenchError,
         match=rf"no matrix-free plan of widths \(64, 64, 4, 64, 64\) fits in {least - 1:,} "
         rf"elements; the least peak memory any plan reaches is {least:,} elements",
     ):
-        mf.optimal_matrix_free_tree_within(widths, least - 1)
+        mf.optimal(widths, max_peak=least - 1)
 
 
 def test_a_budget_that_optimal_meets_keeps_the_unbudgeted_plan():
     widths = (1000, 1000, 10, 1000, 1000)
     p = jb.plan_matrix_free(widths)
     within = jb.plan_matrix_free(widths, memory_budget="1GiB")
-    assert (within.tree, within.macs, within.memory_budget) == (p.tree, p.macs, 2**28)
-    assert "Memory budget (elements): 268,435,456" in str(within)
+    assert (within.tree, within.macs, within.budget_elements) == (p.tree, p.macs, 2**28)
+    assert "Budget elements:       268,435,456" in str(within)
     assert jb.plan_matrix_free(widths, memory_budget="1GiB") is within  # cached
 
 
@@ -169,7 +172,7 @@ def test_batches_trade_memory_not_macs_and_prefer_few_large_batches():
     p = jb.plan_matrix_free(widths, memory_budget="6MiB")
     # (1 + b) * 2048 + 1024 * 1024 <= 6 MiB / 4 allows b <= 255; the largest power of two is 128
     assert p.formula == "jvp(J4 J3 J2 J1, batch=128)"
-    assert p.macs == p.forward_macs and p.peak_memory == 129 * 2048 + 1024**2
+    assert p.macs == p.forward_macs and p.peak_elements == 129 * 2048 + 1024**2
     # where only a slower plan fits, it is taken: the hourglass's product is too big for 3.9 MiB
     p = jb.plan_matrix_free((1000, 1000, 100, 1000, 1000), memory_budget="3.9MiB")
     assert p.formula == "jvp(J4 J3 J2 J1, batch=8)"
@@ -180,9 +183,9 @@ def test_long_chains_plan_within_a_budget_quickly():
     rng = np.random.default_rng(1)
     widths = tuple(int(w) for w in rng.integers(1, 512, size=13))
     free = jb.plan_matrix_free(widths)
-    budget = (free.peak_memory + jb.min_matrix_free_peak(widths)) // 2
+    budget = (free.peak_elements + mf.min_peak(widths)) // 2
     p = jb.plan_matrix_free(widths, memory_budget=4 * budget)
-    assert jb.matrix_free_memory(widths, p.tree) <= budget
+    assert mf.memory(widths, p.tree) <= budget
     assert p.macs >= free.macs
 
 
@@ -200,14 +203,14 @@ def test_nothing_fits_names_the_smallest_budget():
     widths = (100, 10000, 10000, 1000, 40000, 1000)
     with pytest.raises(jb.JacobenchError) as info:
         jb.plan_matrix_free(widths, memory_budget="1MB", dtype="float64")
-    need = jb.min_matrix_free_peak(widths) * 8
+    need = mf.min_peak(widths) * 8
     assert str(info.value).endswith(
         f"with float64 elements; the smallest budget that fits is {need:,} bytes "
         f"({format_bytes(need, round_up=True)})"
     )
     # the text, read back, is a budget that fits
     readback = parse_bytes(format_bytes(need, round_up=True))
-    assert jb.plan_matrix_free(widths, memory_budget=readback, dtype="float64").memory_budget
+    assert jb.plan_matrix_free(widths, memory_budget=readback, dtype="float64").budget_elements
 
 
 def test_both_engines_word_the_error_alike():
@@ -245,7 +248,7 @@ def test_bad_budgets_and_dtypes():
     with pytest.raises(jb.JacobenchError, match=r"unknown dtype 'float33'"):
         jb.plan_matrix_free((3, 4), memory_budget=100, dtype="float33")
     with pytest.raises(jb.JacobenchError, match=r"max_peak must be a non-negative int"):
-        mf.optimal_matrix_free_tree_within((3, 4), -1)
+        mf.optimal((3, 4), max_peak=-1)
 
 
 # --- executor ---------------------------------------------------------------------------------
@@ -266,7 +269,7 @@ def make_x(widths, seed=0):
     return jnp.asarray(np.random.default_rng(seed).uniform(-1.5, 1.5, widths[0]))
 
 
-@pytest.mark.parametrize("tree", BATCHED, ids=mf.format_matrix_free_tree)
+@pytest.mark.parametrize("tree", BATCHED, ids=mf.format)
 def test_batched_plans_compute_the_jacobian_eagerly_and_jitted(tree):
     net = jb.mlp(D, activation="tanh", seed=4, dtype=jnp.float64)
     x = make_x(D)
@@ -362,7 +365,7 @@ def test_cli_shows_the_matrix_free_row_within_budget(capsys):
     assert within == {
         "strategy": "optimal_within_budget",
         "macs": p.macs,
-        "peak_memory_elements": p.peak_memory,
+        "peak_memory_elements": p.peak_elements,
         "peak_memory_bytes": p.memory_bytes("float64"),
         "peak_memory_human": format_bytes(p.memory_bytes("float64")),
         "speedup_vs_forward": p.speedup_vs_forward,

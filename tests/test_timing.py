@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jacobench as jb
-from jacobench.matrix_free import MatrixFreeNode as Node
+from jacobench.matrix_free import Node
 from jacobench.timing import (
     DeviceProfile,
     calibrate,
@@ -398,7 +398,7 @@ def test_bad_calibration_arguments(kwargs, message):
 
 
 @pytest.mark.parametrize("widths", [(8, 8, 2, 8, 8), (3, 9, 9, 3), (16, 3, 16), (2, 6, 5, 7, 2)])
-@pytest.mark.parametrize("strategy", sorted(jb.MATRIX_FREE_STRATEGIES))
+@pytest.mark.parametrize("strategy", sorted(jb.matrix_free.STRATEGIES))
 def test_matrix_free_products_are_the_ones_xla_runs(widths, strategy):
     # (Widths of 1 are left out: XLA rewrites products with a dimension of 1 as element-wise ops,
     # as it does in the calibration's own products of those shapes.)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .cost import validate_widths
+from ._core import validate_widths
 from .errors import JacobenchError
 
 __all__ = ["ACTIVATIONS", "Chain", "Dense", "mlp"]

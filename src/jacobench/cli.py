@@ -6,8 +6,8 @@ Usage::
                                 [--explicit | --matrix-free]
     jacobench calibrate [--quick] [--backend numpy|jax ...] [--dtype float32|float64 ...]
                         [--matmul-precision default|high|highest] [--output PATH]
-    jacobench bench [ARGS ...]    # the benchmark harness: python -m jacobench.harness ARGS ...
-    jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.report ARGS ...
+    jacobench bench [ARGS ...]    # the benchmark job: python -m jacobench.bench.harness ARGS ...
+    jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.bench.report ARGS ...
 
 ``jacobench plan`` prints, for forward, reverse and optimal (and "optimal within budget" when a
 budget is given), the multiply-adds, the peak memory (bytes and binary units for ``--dtype``) and
@@ -75,50 +75,36 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 import numpy as np
 
+from ._core import PlanSummary
 from .errors import JacobenchError
-from .matrix_free import plan_matrix_free
-from .planners import plan
+from .explicit import plan
+from .matrix_free import plan as plan_matrix_free
 from .units import format_bytes, parse_bytes, resolve_dtype
 
-__all__ = ["PlanLike", "main", "plan_rows"]
+__all__ = ["main", "plan_rows"]
 
 PROG = "jacobench"
 
-FORWARDED = {"bench": "jacobench.harness", "plot": "jacobench.report"}
-"""Subcommands that hand their arguments to another module's ``main(argv)``."""
+FORWARDED = {"bench": "jacobench.bench.harness", "plot": "jacobench.bench.report"}
+"""Subcommands that hand their arguments to another module's ``main(argv)``.
+
+Those modules need the ``bench`` extra; without it the command says how to install it.
+"""
 
 STRATEGY_ROWS = ("forward", "reverse", "optimal")
 """The strategies every section shows, in this order."""
 
 
-class PlanLike(Protocol):
-    """What a table row needs: both :class:`jacobench.Plan` and the matrix-free plan have it."""
-
-    @property
-    def strategy(self) -> str: ...  # noqa: D102
-    @property
-    def macs(self) -> int: ...  # noqa: D102
-    @property
-    def peak_memory(self) -> int: ...  # noqa: D102
-    @property
-    def speedup_vs_forward(self) -> float: ...  # noqa: D102
-    @property
-    def speedup_vs_reverse(self) -> float: ...  # noqa: D102
-    @property
-    def formula(self) -> str: ...  # noqa: D102
-    def memory_bytes(self, dtype: Any = ...) -> int: ...  # noqa: D102
-
-
-Planner = Callable[..., PlanLike]
+EnginePlanner = Callable[..., PlanSummary]
 """An engine's planner: :func:`jacobench.plan` or :func:`jacobench.plan_matrix_free`."""
 
 
 def plan_rows(
-    plans: Sequence[tuple[str, PlanLike]], dtype: Any, budget_bytes: int | None = None
+    plans: Sequence[tuple[str, PlanSummary]], dtype: Any, budget_bytes: int | None = None
 ) -> list[dict[str, Any]]:
     """Table rows (the ``--json`` ROW objects) for labelled plans.
 
@@ -142,7 +128,7 @@ def plan_rows(
             {
                 "strategy": label,
                 "macs": p.macs,
-                "peak_memory_elements": p.peak_memory,
+                "peak_memory_elements": p.peak_elements,
                 "peak_memory_bytes": n_bytes,
                 "peak_memory_human": format_bytes(n_bytes),
                 "speedup_vs_forward": _finite(p.speedup_vs_forward),
@@ -158,18 +144,18 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-ENGINES: dict[str, Planner] = {"explicit": plan, "matrix_free": plan_matrix_free}
+ENGINES: dict[str, EnginePlanner] = {"explicit": plan, "matrix_free": plan_matrix_free}
 """The engines ``jacobench plan`` shows, by their ``--json`` key, in this order."""
 
 
 def _section(
-    planner: Planner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
+    planner: EnginePlanner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Rows of one engine, and why nothing fits the budget (None if a plan fits or no budget).
 
     The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it.
     """
-    plans: list[tuple[str, PlanLike]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
+    plans: list[tuple[str, PlanSummary]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
     error = None
     if budget is not None:
         try:
@@ -322,21 +308,27 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
 
 def _run_forwarded(command: str, argv: Sequence[str]) -> int:
-    """Hand ``argv`` to ``main(argv)`` of the module behind ``command`` (see :data:`FORWARDED`)."""
+    """Hand ``argv`` to ``main(argv)`` of the module behind ``command`` (see :data:`FORWARDED`).
+
+    Raises:
+        JacobenchError: A module it needs (the ``bench`` extra) is not installed; the message
+            says how to install it.
+    """
+    from .bench import INSTALL_HINT, missing_requirements  # imports none of them
+
     name = FORWARDED[command]
     try:
         module = importlib.import_module(name)
+        missing = missing_requirements(getattr(module, "REQUIRES", ()))
     except ModuleNotFoundError as err:
-        if err.name != name:  # the module is there but something it needs is not
-            raise JacobenchError(f"'{PROG} {command}' could not import {name}: {err}") from err
-        module = None
-    entry = getattr(module, "main", None)
-    if not callable(entry):
+        missing = [(err.name or str(err)).partition(".")[0]]  # the package to install
+    if missing:
         raise JacobenchError(
-            f"'{PROG} {command}' needs {name}.main, which this version of jacobench does not "
-            "have yet"
+            f"'{PROG} {command}' needs {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed; install the benchmark tools "
+            f"with: {INSTALL_HINT}"
         )
-    return int(entry(list(argv)) or 0)
+    return int(module.main(list(argv)) or 0)
 
 
 class _Parser(argparse.ArgumentParser):

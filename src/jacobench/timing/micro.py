@@ -380,8 +380,7 @@ class _Numpy(_Backend):
     name = "numpy"
 
     def overheads(self) -> tuple[float, float, float]:
-        from ..explicit import multiply
-        from ..planners import plan
+        from ..explicit import multiply, plan
 
         tiny = np.full((1, 1), 0.5)
         one, eight = [tiny], [tiny] * 8

@@ -16,7 +16,7 @@ overhead, :math:`c_{call}` the fixed cost of a call and :math:`c_{arg}` that of 
 :math:`a` arguments after the first. Each number comes from the profile's micro-benchmarks only.
 
 **Explicit plans** (backend ``"numpy"`` or ``"jax"``): :func:`jacobench.multiply` runs one
-product per step of the plan's schedule (:func:`jacobench.cost.schedule`); the step multiplying
+product per step of the plan's schedule (:func:`jacobench.explicit.schedule`); the step multiplying
 :math:`J_{hi..k+1}` by :math:`J_{k..lo}` is the shape :math:`(d_{hi}, d_k, d_{lo-1})`. The call
 has the :math:`L` Jacobians as arguments. A single layer has no product: numpy hands :math:`J_1`
 back, JAX copies it to the output (one element-wise op of :math:`2 d_1 d_0 s` bytes).
@@ -88,8 +88,8 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 
 from ..errors import JacobenchError
-from ..matrix_free import MatrixFreeNode, MatrixFreePlan
-from ..planners import Plan
+from ..explicit import Plan
+from ..matrix_free import MatrixFreePlan, Node
 from .profile import DeviceProfile
 
 __all__ = ["Op", "explain", "operations", "predict_seconds"]
@@ -230,12 +230,12 @@ def operations(plan: Plan | MatrixFreePlan, backend: str = "jax") -> list[Op]:
 
 def _explicit_ops(plan: Plan, backend: str) -> list[Op]:
     d = plan.widths
-    if not plan.steps:
+    if not plan.schedule:
         if backend == "numpy":
             return []
         return [Op("elementwise", (d[1], d[0]), 2 * d[1] * d[0], "copy J1 to the output")]
     ops = []
-    for (lo_l, hi), (lo, k) in plan.steps:
+    for (lo_l, hi), (lo, k) in plan.schedule:
         m, kk, n = d[hi], d[k], d[lo - 1]
         ops.append(Op("matmul", (m, kk, n), m * kk + kk * n + m * n, _product(hi, lo_l, k, lo)))
     return ops
@@ -258,13 +258,13 @@ class _MatrixFree:
     def add(self, kind: Kind, shape: tuple[int, ...], moved: int, label: str) -> None:
         self.ops.append(Op(kind, shape, moved, label))
 
-    def plan(self, tree: MatrixFreeNode) -> list[Op]:
+    def plan(self, tree: Node) -> list[Op]:
         d = self.d
         for layer in range(1, len(d)):
             m, k = d[layer], d[layer - 1]
             self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}")
             self.add("tanh", (m,), 3 * m, f"primal layer {layer}: tanh")
-        stack: list[tuple[MatrixFreeNode, bool]] = [(tree, False)]
+        stack: list[tuple[Node, bool]] = [(tree, False)]
         while stack:  # children before parents, as the executor evaluates them
             node, ready = stack.pop()
             if not ready:
@@ -274,7 +274,7 @@ class _MatrixFree:
             self.node(node)
         return self.ops
 
-    def node(self, node: MatrixFreeNode) -> None:
+    def node(self, node: Node) -> None:
         d, lo, hi = self.d, node.lo, node.hi
         if node.op == "multiply":
             m, k, n = d[hi], d[node.split], d[lo - 1]

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import jacobench as jb
-from jacobench import measure
+from jacobench.bench import measure
 
 from .conftest import DTYPE, SEED, check_then_time, xla_figures
 
-STRATEGIES = tuple(jb.MATRIX_FREE_STRATEGIES)
+STRATEGIES = tuple(jb.matrix_free.STRATEGIES)
 
 
 def _point(d0: int, dtype: str) -> jax.Array:

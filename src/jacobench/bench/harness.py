@@ -1,11 +1,21 @@
 """The benchmark job behind ``make bench``: run the suites, write the tidy CSV, draw the plots.
 
-``python -m jacobench.harness [--grid default] [--memory-budget 4GiB] [--engine all]`` runs the
-pytest-benchmark suites in ``bench/`` over a grid (see :mod:`jacobench.grid`), keeps their raw JSON,
+``jacobench bench [--grid default] [--memory-budget 4GiB] [--engine all]`` (or
+``python -m jacobench.bench.harness ...``) runs the pytest-benchmark suites that ship in
+``jacobench/bench/suites/`` over a grid (see :mod:`jacobench.bench.grid`), keeps their raw JSON,
 builds ``results/<run_id>.csv`` and ``results/latest.csv`` from it, writes the environment sidecar
-``results/<run_id>.json``, then draws the plots and the report. Every file is written through a
-temporary file and a rename, and every run has its own id, so an interrupted run or a second run
-never corrupts what an earlier one wrote.
+``results/<run_id>.json``, then draws the plots and the report into ``plots/`` and
+``results/REPORT.md``. ``results/`` and ``plots/`` are relative to the current directory (or
+``--results-dir`` / ``--plots-dir``), so the job runs from any folder, from a checkout or an
+installed wheel alike. pytest reads the suites' own ``pytest.ini``, never the configuration of
+the folder it is started in.
+
+Every file is written through a temporary file and a rename, and every run has its own id, so an
+interrupted run or a second run never corrupts what an earlier one wrote.
+
+Example:
+    >>> [Path(f).name for f in pytest_command([SUITES_DIR / SUITES["explicit"]])[3:8]]
+    ['-c', 'pytest.ini', '--rootdir', 'suites', 'bench_grid_explicit.py']
 """
 
 from __future__ import annotations
@@ -19,22 +29,45 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import grid, measure
-from .errors import JacobenchError
-from .units import format_bytes, parse_bytes
+from ..errors import JacobenchError
+from ..units import format_bytes, parse_bytes
+from . import REQUIREMENTS, grid, measure
 
-__all__ = ["SUITES", "environment", "main", "new_run_id", "run"]
+__all__ = [
+    "PYTEST_CONFIG",
+    "REQUIRES",
+    "SUITES",
+    "SUITES_DIR",
+    "environment",
+    "main",
+    "new_run_id",
+    "pytest_command",
+    "run",
+]
+
+REQUIRES = REQUIREMENTS
+"""The modules this command needs: all of the ``bench`` extra."""
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+"""The packaged pytest-benchmark suites."""
 
 SUITES = {
-    "explicit": "bench/bench_grid_explicit.py",
-    "matrix_free": "bench/bench_grid_matrix_free.py",
+    "explicit": "bench_grid_explicit.py",
+    "matrix_free": "bench_grid_matrix_free.py",
 }
-"""The pytest-benchmark suite of each engine, relative to the repository root."""
+"""The suite of each engine, in :data:`SUITES_DIR`."""
+
+PYTEST_CONFIG = SUITES_DIR / "pytest.ini"
+"""The suites' own pytest settings; the only pytest configuration a run reads."""
+
+_SOURCE_ROOT = Path(__file__).resolve().parents[3]
+"""The repository root when jacobench runs from a checkout (``src/jacobench/bench/..``)."""
 
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -61,6 +94,8 @@ def _version(name: str) -> str | None:
 
 
 def _git(root: Path) -> dict[str, Any]:
+    """The commit of the jacobench checkout at ``root``; nulls for an installed jacobench."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(
@@ -70,12 +105,28 @@ def _git(root: Path) -> dict[str, Any]:
             return None
         return done.stdout.strip()
 
+    top = git("rev-parse", "--show-toplevel") if (root / "src" / "jacobench").is_dir() else None
+    if top is None or Path(top).resolve() != root.resolve():  # not this package's checkout
+        return {"commit": None, "dirty": None}
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def environment(run_id: str, grid_name: str, root: Path) -> dict[str, Any]:
+def pytest_command(suites: Sequence[str | os.PathLike[str]], *args: str) -> list[str]:
+    """The command that runs pytest on ``suites`` with the suites' own settings only.
+
+    ``-c`` names :data:`PYTEST_CONFIG`, so a ``pytest.ini``, ``pyproject.toml`` or ``setup.cfg``
+    in the current directory is not read, and ``--rootdir`` keeps pytest's root (and any
+    ``conftest.py`` it would look for) inside the package.
+    """
+    return [
+        sys.executable, "-m", "pytest", "-c", str(PYTEST_CONFIG), "--rootdir", str(SUITES_DIR),
+        *map(str, suites), *args,
+    ]  # fmt: skip
+
+
+def environment(run_id: str, grid_name: str, root: Path = _SOURCE_ROOT) -> dict[str, Any]:
     """What the sidecar JSON records about the machine and the software."""
     return {
         "run_id": run_id,
@@ -101,46 +152,60 @@ def run(
     memory_budget: int | None = None,
     results_dir: Path = Path("results"),
     plots_dir: Path = Path("plots"),
-    root: Path = Path("."),
     plots: bool = True,
     pytest_args: Sequence[str] = (),
 ) -> tuple[int, dict[str, Path]]:
-    """Run the suites and write the results; returns pytest's exit status and the files written."""
+    """Run the suites and write the results; returns pytest's exit status and the files written.
+
+    Args:
+        grid_name: The grid to run (:data:`jacobench.bench.grid.GRIDS`).
+        engines: Keys of :data:`SUITES`.
+        memory_budget: Bytes; configurations predicted to need more are skipped and recorded.
+            None: half the available memory.
+        results_dir: Where the CSV, raw JSON, sidecar and report go (relative to the current
+            directory unless absolute).
+        plots_dir: Where the plots go.
+        plots: Whether to draw the plots and the report.
+        pytest_args: More arguments for pytest, e.g. ``["-k", "numpy"]`` to run fewer rows.
+
+    Raises:
+        JacobenchError: An unknown grid or engine, or a suite missing from the package.
+    """
     grid.configs(grid_name)  # fail early on an unknown grid
     for engine in engines:
         if engine not in SUITES:
             raise JacobenchError(f"unknown engine {engine!r}; valid options are {sorted(SUITES)}")
     budget = measure.default_memory_budget() if memory_budget is None else memory_budget
-    run_id = new_run_id()
-    results_dir.mkdir(parents=True, exist_ok=True)
-    raw_path = results_dir / f"{run_id}.benchmark.json"
-    # pytest-benchmark opens its JSON file when it starts: let it write to a hidden name, and
-    # give the file its real name only once the suites have finished.
-    raw_part = results_dir / f".{run_id}.benchmark.json.part"
-    skipped_path = results_dir / f".{run_id}.skipped.json"
-    suites = [str(root / SUITES[e]) for e in engines]
-    missing = [s for s in suites if not Path(s).is_file()]
+    suites = [SUITES_DIR / SUITES[e] for e in engines]
+    missing = [s for s in suites if not s.is_file()]
     if missing:
-        raise JacobenchError(
-            f"benchmark suite {missing[0]} not found; run from the jacobench repository root"
-        )
-    print(
-        f"jacobench: run {run_id}, grid {grid_name!r} ({len(grid.configs(grid_name))} chains), "
-        f"engines {', '.join(engines)}, memory budget {format_bytes(budget)}",
-        flush=True,
-    )
-    command = [
-        sys.executable, "-m", "pytest", *suites,
-        "-p", "no:cacheprovider", "-v", "--benchmark-only",
-        f"--grid={grid_name}", f"--memory-budget={budget}", f"--skipped-json={skipped_path}",
-        f"--benchmark-json={raw_part}", "--benchmark-columns=min,median,iqr,rounds",
-        "--benchmark-sort=fullname", *pytest_args,
-    ]  # fmt: skip
+        raise JacobenchError(f"benchmark suite {missing[0]} not found; reinstall jacobench")
     from .tidy import build_frame, load_json, write_atomic  # pandas only when needed
 
+    results_dir.mkdir(parents=True, exist_ok=True)
+    # pytest-benchmark opens its JSON file when it starts: let it write to a hidden name (which
+    # also claims the run id), and give the file its real name only once the suites have finished.
+    run_id, raw_part = _claim_run_id(results_dir)
+    raw_path = results_dir / f"{run_id}.benchmark.json"
+    skipped_path = results_dir / f".{run_id}.skipped.json"
     written: dict[str, Path] = {}
     try:
-        status = _call(command, root)
+        print(
+            f"jacobench: run {run_id}, grid {grid_name!r} ({len(grid.configs(grid_name))} "
+            f"chains), engines {', '.join(engines)}, memory budget {format_bytes(budget)}",
+            flush=True,
+        )
+        # pytest-benchmark makes its storage folder when it starts: give it one that goes away.
+        with tempfile.TemporaryDirectory(prefix="jacobench-benchmarks-") as storage:
+            command = pytest_command(
+                suites, "-v", "--benchmark-only",
+                f"--grid={grid_name}", f"--memory-budget={budget}",
+                f"--skipped-json={skipped_path.resolve()}",
+                f"--benchmark-json={raw_part.resolve()}", f"--benchmark-storage={storage}",
+                "--benchmark-columns=min,median,iqr,rounds", "--benchmark-sort=fullname",
+                *pytest_args,
+            )  # fmt: skip
+            status = _call(command)
         raw = load_json(raw_part) if raw_part.exists() and raw_part.stat().st_size else {}
         skipped = load_json(skipped_path) if skipped_path.exists() else []
         if not raw.get("benchmarks") and not skipped:
@@ -156,7 +221,7 @@ def run(
     written["csv"] = write_atomic(results_dir / f"{run_id}.csv", csv_text)
     written["latest"] = write_atomic(results_dir / "latest.csv", csv_text)
     sidecar = {
-        **environment(run_id, grid_name, root),
+        **environment(run_id, grid_name),
         "memory_budget_bytes": budget,
         "engines": list(engines),
         "pytest_exit_status": status,
@@ -173,9 +238,27 @@ def run(
     return status, written
 
 
-def _call(command: Sequence[str], cwd: Path) -> int:
+def _claim_run_id(results_dir: Path) -> tuple[str, Path]:
+    """A new run id that no file in ``results_dir`` has, claimed by creating its raw JSON file.
+
+    The hidden ``.<run_id>.benchmark.json.part`` is created exclusively, so two runs started at
+    once into one folder never get the same id, even when their random suffixes collide.
+    """
+    while True:
+        run_id = new_run_id()
+        part = results_dir / f".{run_id}.benchmark.json.part"
+        if any(results_dir.glob(f"{run_id}.*")):
+            continue
+        try:
+            os.close(os.open(part, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return run_id, part
+
+
+def _call(command: Sequence[str]) -> int:
     """Run the suites; if this process is stopped, stop them too (no orphan writes files later)."""
-    proc = subprocess.Popen(command, cwd=cwd)
+    proc = subprocess.Popen(command)
     try:
         return proc.wait()
     finally:
@@ -194,7 +277,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(
-        prog="python -m jacobench.harness", description="Run the jacobench benchmark job."
+        prog="jacobench bench", description="Run the jacobench benchmark job."
     )
     parser.add_argument(
         "--grid",
@@ -211,7 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--plots-dir", type=Path, default=Path("plots"))
     parser.add_argument("--no-plots", action="store_true", help="do not draw plots or the report")
-    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
+    parser.add_argument(
+        "pytest_args",
+        nargs="*",
+        help="passed on to pytest (after --), e.g. -- -k numpy to run fewer rows",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:

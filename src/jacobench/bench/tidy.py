@@ -2,7 +2,8 @@
 
 The raw JSON stays the record of every timing; the CSV is one row per (configuration, strategy),
 with the timing summary, everything the suites put in ``extra_info``, and a row for each
-configuration the memory guard skipped. ``results/README.md`` documents every column.
+configuration the memory guard skipped. :data:`COLUMNS` is the schema; ``results/README.md``
+says what each column means.
 
 Example:
     >>> raw = {"benchmarks": [{"name": "t", "stats": {"median": 2.0, "min": 1.0, "iqr": 0.5,
@@ -21,50 +22,94 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
-from .errors import JacobenchError
+from ..errors import JacobenchError
 
-__all__ = ["COLUMNS", "UNSTABLE_IQR_RATIO", "build_frame", "load_json", "write_atomic"]
+__all__ = [
+    "COLUMNS",
+    "FLAG_COLUMNS",
+    "NUMBER_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "TEXT_COLUMNS",
+    "UNSTABLE_IQR_RATIO",
+    "Column",
+    "build_frame",
+    "load_json",
+    "write_atomic",
+]
 
 UNSTABLE_IQR_RATIO = 0.10
 """A row is flagged unstable when its IQR exceeds this fraction of its median."""
 
-COLUMNS: dict[str, str] = {
-    "run_id": "string",
-    "engine": "string",
-    "backend": "string",
-    "device": "string",
-    "dtype": "string",
-    "sweep": "string",
-    "profile": "string",
-    "scale": "string",
-    "widths": "string",
-    "depth": "Int64",
-    "d_0": "Int64",
-    "d_L": "Int64",
-    "strategy": "string",
-    "plan_formula": "string",
-    "model_macs": "Int64",
-    "model_forward_macs": "Int64",
-    "model_reverse_macs": "Int64",
-    "xla_flops": "float64",
-    "time_median_s": "float64",
-    "time_min_s": "float64",
-    "time_iqr_s": "float64",
-    "rounds": "Int64",
-    "unstable": "boolean",
-    "compile_s": "float64",
-    "mem_model_bytes": "Int64",
-    "mem_measured_bytes": "float64",
-    "mem_source": "string",
-    "max_abs_error": "float64",
-    "status": "string",
-    "skip_reason": "string",
+
+class Column(NamedTuple):
+    """How one guaranteed column of the results CSV is typed and used.
+
+    Attributes:
+        dtype: Its pandas dtype in :func:`build_frame`'s frame: ``"string"`` (text),
+            ``"Int64"`` or ``"float64"`` (numbers) or ``"boolean"`` (a flag).
+        required: Whether the report needs it: a CSV without it cannot be plotted.
+    """
+
+    dtype: str
+    required: bool = False
+
+
+COLUMNS: dict[str, Column] = {
+    "run_id": Column("string"),
+    "engine": Column("string", required=True),
+    "backend": Column("string", required=True),
+    "device": Column("string"),
+    "dtype": Column("string"),
+    "sweep": Column("string", required=True),
+    "profile": Column("string", required=True),
+    "scale": Column("string"),
+    "widths": Column("string", required=True),
+    "depth": Column("Int64", required=True),
+    "d_0": Column("Int64", required=True),
+    "d_L": Column("Int64", required=True),
+    "strategy": Column("string", required=True),
+    "plan_formula": Column("string"),
+    "model_macs": Column("Int64", required=True),
+    "model_forward_macs": Column("Int64", required=True),
+    "model_reverse_macs": Column("Int64", required=True),
+    "xla_flops": Column("float64"),
+    "time_median_s": Column("float64", required=True),
+    "time_min_s": Column("float64"),
+    "time_iqr_s": Column("float64"),
+    "rounds": Column("Int64"),
+    "unstable": Column("boolean"),
+    "compile_s": Column("float64"),
+    "mem_model_bytes": Column("Int64"),
+    "mem_measured_bytes": Column("float64"),
+    "mem_source": Column("string"),
+    "mem_device_peak_bytes": Column("float64"),
+    "max_abs_error": Column("float64"),
+    "status": Column("string", required=True),
+    "skip_reason": Column("string"),
+    "matmul_precision": Column("string"),
+    "test": Column("string"),
 }
-"""The guaranteed columns, in order, with their pandas dtypes; extra_info keys follow them."""
+"""The CSV's guaranteed columns, in order: the one definition of its schema.
+
+Every extra_info key of the suites that is not here follows them. What each column means is in
+``results/README.md``, whose table lists exactly these names and types (a test checks it).
+"""
+
+REQUIRED_COLUMNS = tuple(name for name, c in COLUMNS.items() if c.required)
+"""The columns the report cannot do without."""
+
+TEXT_COLUMNS = tuple(name for name, c in COLUMNS.items() if c.dtype == "string")
+"""The columns that hold text."""
+
+NUMBER_COLUMNS = tuple(name for name, c in COLUMNS.items() if c.dtype in ("Int64", "float64"))
+"""The columns that hold numbers (integers or floats; missing values are NaN in the report)."""
+
+FLAG_COLUMNS = tuple(name for name, c in COLUMNS.items() if c.dtype == "boolean")
+"""The columns that hold a yes/no flag."""
 
 
 def load_json(path: str | os.PathLike[str]) -> Any:
@@ -86,18 +131,21 @@ def build_frame(
     Returns:
         A frame with the :data:`COLUMNS` first (typed; missing values are NA), then every other
         ``extra_info`` key.
+
+    Raises:
+        JacobenchError: A value that cannot be read as its column's type (the column is named).
     """
     rows: list[dict[str, Any]] = []
     for bench in raw.get("benchmarks", []):
         stats = bench.get("stats") or {}
-        median = _num(stats.get("median"))
-        iqr = _num(stats.get("iqr"))
+        median = _float_or_nan(stats.get("median"))
+        iqr = _float_or_nan(stats.get("iqr"))
         rows.append(
             {
                 **dict(bench.get("extra_info") or {}),
                 "run_id": run_id,
                 "time_median_s": median,
-                "time_min_s": _num(stats.get("min")),
+                "time_min_s": _float_or_nan(stats.get("min")),
                 "time_iqr_s": iqr,
                 "rounds": stats.get("rounds"),
                 "unstable": bool(median > 0 and iqr / median > UNSTABLE_IQR_RATIO)
@@ -111,7 +159,7 @@ def build_frame(
     for skip in skipped:
         rows.append({**dict(skip), "run_id": run_id, "status": "skipped"})
     frame = pd.DataFrame(rows)
-    for column, dtype in COLUMNS.items():
+    for column, (dtype, _) in COLUMNS.items():
         if column not in frame:
             frame[column] = math.nan if dtype == "float64" else pd.NA
         try:
@@ -123,7 +171,7 @@ def build_frame(
     return frame[list(COLUMNS) + extra]
 
 
-def _num(value: Any) -> float:
+def _float_or_nan(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jacobench as jb
-from jacobench import measure
+from jacobench.bench import measure
 
 from .conftest import DTYPE, SEED, check_then_time, xla_figures
 

@@ -1,7 +1,7 @@
 """Shared set-up of the benchmark suites: the grid, the memory guard, the skipped-row record.
 
-Options (``make bench`` passes them through ``python -m jacobench.harness``):
-  --grid NAME            which grid of jacobench.grid to run (default: "default")
+Options (``make bench`` passes them through ``jacobench bench``):
+  --grid NAME            which grid of jacobench.bench.grid to run (default: "default")
   --memory-budget BYTES  skip configurations whose predicted memory exceeds this
                          (default: half the available memory)
   --skipped-json PATH    where to write the rows skipped by the memory guard
@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import pytest
 
-from jacobench import grid, measure
+from jacobench.bench import grid, measure
 from jacobench.units import format_bytes, parse_bytes
 
 # Float64 references need x64; every timed array is given an explicit dtype.
@@ -32,7 +32,7 @@ SEED = 0
 
 def pytest_addoption(parser):
     group = parser.getgroup("jacobench")
-    group.addoption("--grid", default="default", help="benchmark grid (jacobench.grid.GRIDS)")
+    group.addoption("--grid", default="default", help="benchmark grid (jacobench.bench.grid.GRIDS)")
     group.addoption("--memory-budget", default=None, help="bytes, e.g. 2GiB; default half of RAM")
     group.addoption("--skipped-json", default=None, help="write skipped rows here")
     group.addoption(

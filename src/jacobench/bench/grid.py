@@ -1,8 +1,8 @@
 """Benchmark grids: which width profiles the harness measures, as pure data.
 
 A grid is a list of :class:`Config` rows (one chain of widths each, in one sweep); the benchmark
-suites in ``bench/`` run every strategy of an engine on every config. Nothing here touches arrays
-or clocks.
+suites in ``jacobench/bench/suites/`` run every strategy of an engine on every config. Nothing here
+touches arrays or clocks.
 
 Sweeps:
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import JacobenchError
+from ..errors import JacobenchError
 
 __all__ = ["GRIDS", "PROFILES", "Config", "configs", "profile_widths"]
 

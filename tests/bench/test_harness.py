@@ -8,10 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import jacobench as jb
-from jacobench import harness, tidy
-
-ROOT = Path(__file__).resolve().parents[1]
+from jacobench import matrix_free as mf
+from jacobench.bench import harness, tidy
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +22,6 @@ def tiny_run(tmp_path_factory):
         engines=["explicit", "matrix_free"],
         memory_budget=3 * 1024,
         results_dir=results,
-        root=ROOT,
         plots=False,
         pytest_args=["-q", "-p", "no:randomly"],
     )
@@ -68,7 +65,7 @@ def test_rows_are_checked_timed_and_costed(tiny_run):
     assert set(explicit["strategy"]) == {"forward", "reverse", "optimal", "balanced"}
     matrix_free = ok[ok["engine"] == "matrix_free"]
     assert set(matrix_free["backend"]) == {"jax"}
-    assert set(matrix_free["strategy"]) == set(jb.MATRIX_FREE_STRATEGIES)
+    assert set(matrix_free["strategy"]) == set(mf.STRATEGIES)
     assert (ok["time_median_s"] > 0).all() and (ok["rounds"] >= 10).all()
     assert (ok["max_abs_error"] < 1e-4).all()
     jax_rows = ok[ok["backend"] == "jax"]
@@ -90,14 +87,72 @@ def test_memory_guard_skips_and_records_without_allocating(tiny_run):
     assert (ok["mem_model_bytes"] <= 3 * 1024).all()
 
 
-def test_two_runs_never_share_files(tiny_run):
-    assert harness.new_run_id() != harness.new_run_id()
+def test_two_runs_never_share_files(tmp_path, monkeypatch):
+    def a_few_rows():  # the numpy rows of the tiny grid's two depth chains: a few seconds
+        return harness.run(
+            grid_name="tiny",
+            engines=["explicit"],
+            results_dir=tmp_path,
+            plots=False,
+            pytest_args=["-q", "-k", "numpy and depth"],
+        )
+
+    status, first = a_few_rows()
+    assert status == 0
+    first_id = first["csv"].name.removesuffix(".csv")
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    assert set(before) == {
+        f"{first_id}.benchmark.json",
+        f"{first_id}.csv",
+        f"{first_id}.json",
+        "latest.csv",
+    }
+    # The second run is offered the first run's id before a new one, as if the clock and the
+    # random suffix had both repeated.
+    offered = iter([first_id])
+    new_run_id = harness.new_run_id
+    monkeypatch.setattr(harness, "new_run_id", lambda: next(offered, None) or new_run_id())
+    status, second = a_few_rows()
+    assert status == 0
+    second_id = second["csv"].name.removesuffix(".csv")
+    assert second_id != first_id
+    after = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    assert set(after) == set(before) | {
+        f"{second_id}.benchmark.json",
+        f"{second_id}.csv",
+        f"{second_id}.json",
+    }
+    for name, data in before.items():  # every file of the first run is as it wrote it
+        if name != "latest.csv":
+            assert after[name] == data, name
+    assert after["latest.csv"] == after[f"{second_id}.csv"] != after[f"{first_id}.csv"]
+    rows = pd.read_csv(tmp_path / "latest.csv")
+    assert set(rows["run_id"]) == {second_id} and len(rows) == 8  # 2 chains x 4 strategies
 
 
-def test_bad_arguments_give_one_line_and_exit_2():
+def test_the_suites_ignore_the_pytest_setup_of_the_folder_they_run_in(tmp_path, monkeypatch):
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --no-such-option\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = "--no-such-option"\ntestpaths = ["nowhere"]\n'
+    )
+    (tmp_path / "conftest.py").write_text("raise RuntimeError('this folder's conftest ran')\n")
+    monkeypatch.chdir(tmp_path)
+    status, written = harness.run(
+        grid_name="tiny",
+        engines=["explicit"],
+        plots=False,
+        pytest_args=["-q", "-k", "numpy and depth-depth-2-2 and forward"],
+    )
+    assert status == 0
+    assert written["latest"] == Path("results") / "latest.csv"  # relative to the folder
+    assert len(pd.read_csv(tmp_path / "results" / "latest.csv")) == 1
+
+
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, same_jacobench):
     done = subprocess.run(
-        [sys.executable, "-m", "jacobench.harness", "--grid", "huge", "--no-plots"],
-        cwd=ROOT,
+        [sys.executable, "-m", "jacobench.bench.harness", "--grid", "huge", "--no-plots"],
+        cwd=tmp_path,
+        env=same_jacobench,
         capture_output=True,
         text=True,
         timeout=120,
@@ -115,7 +170,6 @@ def test_a_run_that_measures_nothing_writes_nothing(tmp_path):
         grid_name="tiny",
         engines=["explicit"],
         results_dir=tmp_path,
-        root=ROOT,
         plots=False,
         pytest_args=["-q", "-k", "no_test_has_this_name"],
     )
@@ -124,14 +178,15 @@ def test_a_run_that_measures_nothing_writes_nothing(tmp_path):
     assert (tmp_path / "latest.csv").read_text() == "earlier results\n"
 
 
-def test_a_stopped_run_leaves_earlier_results_intact(tmp_path):
+def test_a_stopped_run_leaves_earlier_results_intact(tmp_path, same_jacobench):
     import signal
 
     (tmp_path / "latest.csv").write_text("earlier results\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jacobench.harness", "--grid", "default", "--no-plots",
+        [sys.executable, "-m", "jacobench.bench.harness", "--grid", "default", "--no-plots",
          "--results-dir", str(tmp_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path, env=same_jacobench, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
     )  # fmt: skip
     for line in proc.stdout:  # wait until the suites have timed a few rows
         if line.count("PASSED") and "test_explicit[profiles-funnel-256" in line:

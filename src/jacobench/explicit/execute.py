@@ -1,8 +1,9 @@
 """Execute a plan on explicit layer Jacobians (numpy or JAX arrays).
 
-Planning is :func:`jacobench.plan`'s job; :func:`multiply` only checks shapes and runs the plan's
+Planning is :func:`jacobench.explicit.plan`'s job; :func:`multiply` only checks shapes and runs
+the plan's
 steps in order, freeing each operand as soon as it has been used, so the peak memory it reaches is
-the plan's ``peak_memory``.
+the plan's ``peak_elements``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .cost import Span, Tree
-from .errors import JacobenchError
-from .planners import Plan, plan
+from ..errors import JacobenchError
+from .model import Span, Tree
+from .planner import Plan, plan
 
 __all__ = ["multiply"]
 
@@ -28,7 +29,7 @@ def multiply(jacobians: Sequence[Any], strategy: Plan | str | Tree = "optimal") 
     Args:
         jacobians: ``[J_1, ..., J_L]`` with ``J_l`` of shape ``(d_l, d_{l-1})``: the *first*
             layer comes first, as in a network's layer list.
-        strategy: A :class:`Plan` from :func:`jacobench.plan`, or anything ``plan`` accepts (a
+        strategy: A :class:`Plan` from :func:`plan`, or anything ``plan`` accepts (a
             strategy name or a bracketing tree), planned here from the Jacobians' shapes.
 
     Returns:
@@ -96,12 +97,12 @@ def _run(mats: Sequence[Any], chosen: Plan) -> Any:
         lo, hi = span
         return mats[lo - 1] if lo == hi else held.pop(span)
 
-    for left, right in chosen.steps:
+    for left, right in chosen.schedule:
         a = take(left)
         b = take(right)
         out = a @ b
         del a, b  # let the operands go before the next product, as the memory model assumes
         held[(right[0], left[1])] = out
-    if not chosen.steps:
+    if not chosen.schedule:
         return mats[0]
     return held.pop((1, chosen.n_layers))

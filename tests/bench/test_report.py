@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacobench import JacobenchError, report
-from jacobench import plots as P
-from synthetic_results import COLUMNS, RUN_ID, SLOPE, write_synthetic
+from jacobench import JacobenchError
+from jacobench.bench import plots as P
+from jacobench.bench import report, tidy
+from synthetic_results import RUN_ID, SLOPE, write_synthetic
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -113,7 +114,7 @@ def test_spearman_is_nan_when_undefined():
 def test_missing_columns_are_named(tmp_path, missing):
     path = tmp_path / "bad.csv"
     pd.read_csv(write_synthetic(tmp_path), dtype=str).drop(columns=missing).to_csv(path)
-    named = ", ".join(repr(c) for c in report.REQUIRED_COLUMNS if c in missing)
+    named = ", ".join(repr(c) for c in tidy.REQUIRED_COLUMNS if c in missing)
     with pytest.raises(JacobenchError, match=rf"lacks required column\(s\) {named};"):
         report.make_report(path, tmp_path / "plots", tmp_path / "REPORT.md")
     assert not (tmp_path / "plots").exists()
@@ -131,37 +132,47 @@ def test_unreadable_csv_gets_a_clear_error(tmp_path, content, message):
         report.load_results(path)
 
 
-def test_cli_reports_a_bad_csv_in_one_line_and_exits_2(tmp_path):
+def test_cli_reports_a_bad_csv_in_one_line_and_exits_2(tmp_path, same_jacobench):
     path = tmp_path / "bad.csv"
     path.write_text("engine,backend\nexplicit,numpy\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "jacobench.report", "--csv", str(path)],
+        [sys.executable, "-m", "jacobench.bench.report", "--csv", str(path)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=same_jacobench,
         check=False,
     )
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
-    assert lines[0].startswith("jacobench.report: error: results CSV")
+    assert lines[0].startswith("jacobench.bench.report: error: results CSV")
     assert "'time_median_s'" in lines[0]
 
 
-def test_report_module_does_not_import_jax():
+def test_report_module_does_not_import_jax(same_jacobench):
     code = (
-        "import sys, jacobench, jacobench.report\n"
+        "import sys, jacobench, jacobench.bench.report\n"
         "bad = [m for m in ('jax', 'jaxlib') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=same_jacobench
+    )
     assert proc.stdout.strip() == ""
 
 
-def test_core_package_imports_neither_pandas_nor_matplotlib():
-    code = "import sys, jacobench; print([m for m in ('pandas', 'matplotlib') if m in sys.modules])"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+@pytest.mark.parametrize("imported", ["jacobench", "jacobench.bench", "jacobench.cli"])
+def test_the_package_imports_no_benchmark_dependency(imported, same_jacobench):
+    code = (
+        f"import sys, {imported}\n"
+        "print([m for m in ('pandas', 'matplotlib', 'pytest', 'pytest_benchmark') "
+        "if m in sys.modules])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=same_jacobench
+    )
     assert proc.stdout.strip() == "[]"
 
 
@@ -197,7 +208,7 @@ def test_unparsable_numbers_are_left_out_not_fatal(tmp_path):
 
 def test_all_rows_skipped_still_writes_everything(tmp_path):
     path = tmp_path / "latest.csv"
-    df = pd.DataFrame([dict.fromkeys(COLUMNS, "")])
+    df = pd.DataFrame([dict.fromkeys(tidy.COLUMNS, "")])
     df = df.assign(engine="explicit", backend="numpy", status="skipped", skip_reason="too big")
     df.to_csv(path, index=False)
     out = report.make_report(path, tmp_path / "plots", tmp_path / "REPORT.md")

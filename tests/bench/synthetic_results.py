@@ -1,4 +1,4 @@
-"""A small synthetic results CSV in the harness's format (see the CSV contract of issue 4).
+"""A small synthetic results CSV in the harness's format (:data:`jacobench.bench.tidy.COLUMNS`).
 
 Times follow ``time = C * model_macs ** SLOPE`` times log-normal noise, so a plotter that fits
 log(time) against log(model_macs) should recover ``SLOPE``. Memory "measured" is the model plus
@@ -15,44 +15,14 @@ from pathlib import Path
 import numpy as np
 
 import jacobench as jb
+from jacobench.bench import tidy
 
 SLOPE = 0.9
 C = 3e-10  # seconds at 1 MAC, so about 5e-4 s at 1e7 MACs
 NOISE = 0.08  # sigma of log(time)
 RUN_ID = "20261127T001500Z-test"
 
-COLUMNS = [
-    "run_id",
-    "engine",
-    "backend",
-    "device",
-    "dtype",
-    "sweep",
-    "profile",
-    "scale",
-    "widths",
-    "depth",
-    "d_0",
-    "d_L",
-    "strategy",
-    "plan_formula",
-    "model_macs",
-    "model_forward_macs",
-    "model_reverse_macs",
-    "xla_flops",
-    "time_median_s",
-    "time_min_s",
-    "time_iqr_s",
-    "rounds",
-    "unstable",
-    "compile_s",
-    "mem_model_bytes",
-    "mem_measured_bytes",
-    "mem_source",
-    "max_abs_error",
-    "status",
-    "skip_reason",
-]
+COLUMNS = list(tidy.COLUMNS)  # the CSV's schema, in order
 
 ENGINES = [("explicit", "numpy"), ("explicit", "jax"), ("matrix_free", "jax")]
 PROFILES = {

@@ -1,9 +1,9 @@
 """Measuring helpers for the benchmark suites: inputs, references, compile, memory, rounds.
 
 These run code and read clocks and allocators, so they live apart from the pure cost model. The
-suites in ``bench/`` use them in a fixed order for every row: build inputs, check the strategy
-against a reference, measure memory in a pass of its own, then hand a blocking call to
-pytest-benchmark for timing. Compilation always happens before and outside the timed call.
+suites in ``jacobench/bench/suites/`` use them in a fixed order for every row: build inputs, check
+the strategy against a reference, measure memory in a pass of its own, then hand a blocking call
+to pytest-benchmark for timing. Compilation always happens before and outside the timed call.
 
 Example:
     >>> rounds, iterations = choose_rounds(0.5)

@@ -1,10 +1,12 @@
 import math
 import os
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from jacobench import tidy
+from jacobench.bench import tidy
 
 
 def raw_doc():
@@ -93,3 +95,26 @@ def test_bad_column_type_names_the_column():
     raw["benchmarks"][0]["extra_info"]["model_macs"] = "lots"
     with pytest.raises(tidy.JacobenchError, match=r"column 'model_macs' cannot be read as Int64"):
         tidy.build_frame(raw, [], run_id="r")
+
+
+README = Path(__file__).resolve().parents[2] / "results" / "README.md"
+TYPE_NAMES = {"string": "str", "Int64": "int", "float64": "float", "boolean": "bool"}
+
+
+def test_the_results_readme_documents_exactly_the_schema():
+    section = README.read_text().split("## Columns of the CSV")[1].split("\n## ")[0]
+    documented = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`"):
+            documented += [(name, cells[1]) for name in re.findall(r"`([^`]+)`", cells[0])]
+    schema = [(name, TYPE_NAMES[column.dtype]) for name, column in tidy.COLUMNS.items()]
+    assert documented == schema
+
+
+def test_every_column_is_text_a_number_or_a_flag():
+    groups = (tidy.TEXT_COLUMNS, tidy.NUMBER_COLUMNS, tidy.FLAG_COLUMNS)
+    assert sorted(sum(groups, ())) == sorted(tidy.COLUMNS)
+    assert set(tidy.REQUIRED_COLUMNS) < set(tidy.COLUMNS)
+    assert {"engine", "model_macs", "time_median_s", "status"} <= set(tidy.REQUIRED_COLUMNS)
+    assert "unstable" in tidy.FLAG_COLUMNS and "depth" in tidy.NUMBER_COLUMNS

@@ -1,4 +1,4 @@
-r"""The exact cost model of an explicit Jacobian chain product.
+r"""The exact cost model of an explicit Jacobian chain product: MACs, memory, schedule, format.
 
 A chain :math:`f = f_L \circ \dots \circ f_1` with widths :math:`d_0, \dots, d_L` has the Jacobian
 
@@ -33,7 +33,7 @@ Example:
 
     >>> reverse_macs((50, 5, 100, 10)), forward_macs((50, 5, 100, 10))
     (7500, 75000)
-    >>> tree_macs((50, 5, 100, 10), ((3, 2), 1))
+    >>> cost((50, 5, 100, 10), ((3, 2), 1))
     7500
 """
 
@@ -45,25 +45,26 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import TypeAlias
 
-from .errors import JacobenchError
+from .._core import check_layers, lower_peak_first, validate_widths
+from ..errors import JacobenchError
 
 __all__ = [
     "Span",
     "Step",
     "Tree",
-    "all_brackets",
+    "analyse",
     "balanced_tree",
     "catalan",
-    "format_tree",
+    "cost",
+    "format",
     "forward_macs",
     "forward_tree",
+    "memory",
     "reverse_macs",
     "reverse_tree",
     "schedule",
-    "tree_macs",
-    "tree_memory",
+    "trees",
     "validate_tree",
-    "validate_widths",
 ]
 
 Tree: TypeAlias = "int | tuple[Tree, Tree]"
@@ -75,57 +76,6 @@ Span: TypeAlias = tuple[int, int]
 
 Step: TypeAlias = tuple[Span, Span]
 """One product in a schedule: ``(left_span, right_span)``; the result's span is their union."""
-
-
-def validate_widths(widths: object) -> tuple[int, ...]:
-    """Check ``widths`` and return it as a tuple of Python ints.
-
-    Args:
-        widths: A sequence ``(d_0, ..., d_L)`` of positive integers with ``L >= 1``.
-
-    Returns:
-        The widths as a tuple of ``int``.
-
-    Raises:
-        JacobenchError: If ``widths`` is not a sequence, has fewer than two entries, or holds a
-            value that is not a positive integer.
-
-    Example:
-        >>> validate_widths([3, 4, 5])
-        (3, 4, 5)
-    """
-    not_a_sequence = JacobenchError(
-        f"widths must be a sequence of positive integers (d_0, ..., d_L), got {widths!r}"
-    )
-    if isinstance(widths, str | bytes):
-        raise not_a_sequence
-    try:
-        items: tuple[object, ...] = tuple(widths)  # type: ignore[arg-type]
-    except TypeError:
-        raise not_a_sequence from None
-    if len(items) < 2:
-        raise JacobenchError(
-            f"widths must have at least two entries (d_0, ..., d_L with L >= 1), "
-            f"got {items!r} ({len(items)} entr{'y' if len(items) == 1 else 'ies'})"
-        )
-    out = []
-    for i, w in enumerate(items):
-        if isinstance(w, bool) or not isinstance(w, numbers.Integral):
-            if isinstance(w, float) and w.is_integer():
-                reason = "a float; pass an int"
-            else:
-                reason = f"of type {type(w).__name__}"
-            raise JacobenchError(
-                f"widths[{i}] = {w!r} is {reason}, expected a positive integer in widths {items!r}"
-            )
-        value = operator.index(w)
-        if value <= 0:
-            raise JacobenchError(
-                f"widths[{i}] = {value} is not positive, expected a positive integer "
-                f"in widths {items!r}"
-            )
-        out.append(value)
-    return tuple(out)
 
 
 def forward_macs(widths: Sequence[int]) -> int:
@@ -169,7 +119,7 @@ def forward_tree(n_layers: int) -> Tree:
         >>> forward_tree(4)
         (4, (3, (2, 1)))
     """
-    _check_layers(n_layers)
+    check_layers(n_layers)
     tree: Tree = 1
     for k in range(2, n_layers + 1):
         tree = (k, tree)
@@ -183,16 +133,11 @@ def reverse_tree(n_layers: int) -> Tree:
         >>> reverse_tree(4)
         (((4, 3), 2), 1)
     """
-    _check_layers(n_layers)
+    check_layers(n_layers)
     tree: Tree = n_layers
     for k in range(n_layers - 1, 0, -1):
         tree = (tree, k)
     return tree
-
-
-def _check_layers(n_layers: int) -> None:
-    if isinstance(n_layers, bool) or not isinstance(n_layers, numbers.Integral) or n_layers < 1:
-        raise JacobenchError(f"number of layers must be a positive integer, got {n_layers!r}")
 
 
 def balanced_tree(n_layers: int) -> Tree:
@@ -204,7 +149,7 @@ def balanced_tree(n_layers: int) -> Tree:
         >>> balanced_tree(3)
         ((3, 2), 1)
     """
-    _check_layers(n_layers)
+    check_layers(n_layers)
     built: dict[tuple[int, int], Tree] = {}
     stack: list[tuple[int, int, bool]] = [(1, n_layers, False)]
     while stack:
@@ -233,14 +178,14 @@ def catalan(n: int) -> int:
     return c
 
 
-def all_brackets(n_layers: int) -> Iterator[Tree]:
+def trees(n_layers: int) -> Iterator[Tree]:
     """Yield every bracketing of ``n_layers`` layers (``catalan(n_layers - 1)`` of them).
 
     Example:
-        >>> list(all_brackets(3))
+        >>> list(trees(3))
         [((3, 2), 1), (3, (2, 1))]
     """
-    _check_layers(n_layers)
+    check_layers(n_layers)
     return _brackets(1, n_layers)
 
 
@@ -272,7 +217,7 @@ def validate_tree(tree: object, n_layers: int) -> Tree:
         >>> validate_tree([[4, 3], [2, 1]], 4)
         ((4, 3), (2, 1))
     """
-    _check_layers(n_layers)
+    check_layers(n_layers)
 
     def bad(why: str) -> JacobenchError:
         return JacobenchError(
@@ -318,13 +263,13 @@ def _leaves(tree: Tree) -> list[int]:
     return out
 
 
-def format_tree(tree: Tree) -> str:
+def format(tree: Tree) -> str:
     """Write a bracketing the way a person would.
 
     Example:
-        >>> format_tree(((4, 3), (2, 1)))
+        >>> format(((4, 3), (2, 1)))
         '(J4 J3) (J2 J1)'
-        >>> format_tree((4, (3, (2, 1))))
+        >>> format((4, (3, (2, 1))))
         'J4 (J3 (J2 J1))'
     """
 
@@ -338,7 +283,7 @@ def format_tree(tree: Tree) -> str:
 
 
 @lru_cache(maxsize=256)
-def _analyse(widths: tuple[int, ...], tree: Tree) -> tuple[int, int, tuple[Step, ...]]:
+def analyse(widths: tuple[int, ...], tree: Tree) -> tuple[int, int, tuple[Step, ...]]:
     """MACs, peak memory and the memory-ordered schedule of ``tree`` (trusted inputs)."""
     d = widths
     # Post-order walk without recursion: (node, visited) pairs.
@@ -358,10 +303,8 @@ def _analyse(widths: tuple[int, ...], tree: Tree) -> tuple[int, int, tuple[Step,
         (lo_r, _), macs_r, peak_r, held_r = info[id(node[1])]
         out = d[hi_l] * d[lo_r - 1]
         macs = macs_l + macs_r + d[hi_l] * d[lo_l - 1] * d[lo_r - 1]
-        both = held_l + held_r + out
-        right_first = max(peak_r, held_r + peak_l, both)
-        left_first = max(peak_l, held_l + peak_r, both)
-        info[id(node)] = ((lo_r, hi_l), macs, min(right_first, left_first), out)
+        peak, _ = lower_peak_first(peak_l, held_l, peak_r, held_r, out)
+        info[id(node)] = ((lo_r, hi_l), macs, peak, out)
     # Emit the steps in evaluation order (each node after its children; cheaper child first).
     steps: list[Step] = []
     order: list[tuple[Tree, bool]] = [(tree, False)]
@@ -375,10 +318,8 @@ def _analyse(widths: tuple[int, ...], tree: Tree) -> tuple[int, int, tuple[Step,
             continue
         _, _, peak_l, held_l = info[id(left)]
         _, _, peak_r, held_r = info[id(right)]
-        both = held_l + held_r + info[id(node)][3]
-        right_first = max(peak_r, held_r + peak_l, both)
-        left_first = max(peak_l, held_l + peak_r, both)
-        first, second = (right, left) if right_first <= left_first else (left, right)
+        _, right_first = lower_peak_first(peak_l, held_l, peak_r, held_r, info[id(node)][3])
+        first, second = (right, left) if right_first else (left, right)
         order.append((node, True))
         order.append((second, False))
         order.append((first, False))
@@ -386,29 +327,29 @@ def _analyse(widths: tuple[int, ...], tree: Tree) -> tuple[int, int, tuple[Step,
     return macs, peak, tuple(steps)
 
 
-def tree_macs(widths: Sequence[int], tree: object) -> int:
+def cost(widths: Sequence[int], tree: object) -> int:
     """Multiply-adds to evaluate ``tree`` on the chain ``widths``.
 
     Example:
-        >>> tree_macs((50, 5, 100, 10), (3, (2, 1)))
+        >>> cost((50, 5, 100, 10), (3, (2, 1)))
         75000
     """
     d = validate_widths(widths)
-    return _analyse(d, validate_tree(tree, len(d) - 1))[0]
+    return analyse(d, validate_tree(tree, len(d) - 1))[0]
 
 
-def tree_memory(widths: Sequence[int], tree: object) -> int:
+def memory(widths: Sequence[int], tree: object) -> int:
     """Peak elements held in products while ``tree`` is evaluated (inputs excluded).
 
     Example:
         Forward on ``(2, 3, 4, 5)``: ``J2 J1`` (4x2) is made, then ``J3 (J2 J1)`` (5x2) is made
         while it is alive, so the peak is ``8 + 10 = 18``:
 
-        >>> tree_memory((2, 3, 4, 5), (3, (2, 1)))
+        >>> memory((2, 3, 4, 5), (3, (2, 1)))
         18
     """
     d = validate_widths(widths)
-    return _analyse(d, validate_tree(tree, len(d) - 1))[1]
+    return analyse(d, validate_tree(tree, len(d) - 1))[1]
 
 
 def schedule(widths: Sequence[int], tree: object) -> tuple[Step, ...]:
@@ -422,4 +363,4 @@ def schedule(widths: Sequence[int], tree: object) -> tuple[Step, ...]:
         (((2, 2), (1, 1)), ((4, 4), (3, 3)), ((3, 4), (1, 2)))
     """
     d = validate_widths(widths)
-    return _analyse(d, validate_tree(tree, len(d) - 1))[2]
+    return analyse(d, validate_tree(tree, len(d) - 1))[2]

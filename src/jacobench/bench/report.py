@@ -1,0 +1,273 @@
+"""Turn a results CSV into five PNG plots and a Markdown report; never times anything.
+
+Reads only the CSV the benchmark harness writes (default ``results/latest.csv``) and, when it is
+there, the run's sidecar JSON next to it (``<run_id>.json``) for the environment section. Writes
+``plots/*.png`` (drawn by :mod:`jacobench.bench.plots`) and ``results/REPORT.md`` (written by
+:mod:`jacobench.bench.markdown`), relative to the current directory by default. Uses pandas and
+matplotlib (no ``pyplot``, no display), never JAX; ``import jacobench`` does not import this
+module. The columns it reads, and their types, are those of :data:`jacobench.bench.tidy.COLUMNS`.
+
+Every output is first written to a temporary file beside its destination; only when all of them
+have been drawn are they renamed into place, so a failure leaves the previous files untouched.
+
+Command line::
+
+    jacobench plot [--csv PATH] [--plots-dir DIR] [--report PATH]
+    python -m jacobench.bench.report [--csv PATH] [--plots-dir DIR] [--report PATH]
+
+A bad CSV (missing file, missing required columns) prints one line to stderr and exits with
+status 2.
+
+Example:
+    >>> make_report("no/such/results.csv")
+    Traceback (most recent call last):
+    ...
+    jacobench.errors.JacobenchError: results CSV 'no/such/results.csv' does not exist; run \
+`make bench` first or pass --csv PATH
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..errors import JacobenchError
+from . import markdown
+from . import plots as P
+from .tidy import FLAG_COLUMNS, NUMBER_COLUMNS, REQUIRED_COLUMNS, TEXT_COLUMNS
+
+__all__ = ["PLOT_FILES", "REQUIRES", "load_results", "main", "make_report"]
+
+REQUIRES = ("pandas", "matplotlib")
+"""The modules this command needs (from the ``bench`` extra)."""
+
+PLOT_FILES = (
+    "measured_vs_model.png",
+    "crossover.png",
+    "memory_depth.png",
+    "speedup.png",
+    "winner_map.png",
+)
+"""The five PNG files written to the plots directory."""
+
+_DPI = 110
+
+
+def load_results(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
+    r"""Read a results CSV, check its columns and give every column its type.
+
+    The columns are those of :data:`jacobench.bench.tidy.COLUMNS`: a missing required one is an
+    error, a missing optional one is added empty. Numbers that do not parse become NaN, flags
+    (``unstable``) become bools, text gets ``""`` for missing values; other columns are kept
+    as read.
+
+    Args:
+        csv_path: The CSV written by the benchmark harness.
+
+    Returns:
+        The table.
+
+    Raises:
+        JacobenchError: The file is missing, empty or unreadable, or lacks required columns
+            (all of them are named).
+
+    Example:
+        >>> import io
+        >>> load_results(io.StringIO("engine,backend\nexplicit,numpy\n"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        jacobench.errors.JacobenchError: results CSV lacks required column(s) 'sweep', ...
+    """
+    where = f" {str(csv_path)!r}" if isinstance(csv_path, str | os.PathLike) else ""
+    if where and not Path(csv_path).is_file():
+        raise JacobenchError(
+            f"results CSV{where} does not exist; run `make bench` first or pass --csv PATH"
+        )
+    try:
+        df = pd.read_csv(csv_path, dtype=dict.fromkeys((*TEXT_COLUMNS, *FLAG_COLUMNS), str))
+    except pd.errors.EmptyDataError:
+        raise JacobenchError(f"results CSV{where} is empty; expected a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise JacobenchError(f"results CSV{where} could not be parsed: {exc}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise JacobenchError(
+            f"results CSV{where} lacks required column(s) "
+            f"{', '.join(repr(c) for c in missing)}; expected the harness's columns "
+            "(see jacobench.bench.tidy.COLUMNS)"
+        )
+    for col in NUMBER_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else math.nan
+    for col in TEXT_COLUMNS:
+        df[col] = df[col].fillna("").astype(str).str.strip() if col in df else ""
+    for col in FLAG_COLUMNS:
+        if col in df:
+            flags = df[col].fillna("").astype(str).str.strip().str.lower()
+            df[col] = flags.isin(["true", "1", "yes"])
+        else:
+            df[col] = False
+    return df
+
+
+class _Staged:
+    """Temporary files beside their destinations, renamed into place only on success."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def temp_for(self, final: Path) -> Path:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        os.close(fd)
+        self._pending.append((Path(name), final))
+        return Path(name)
+
+    def __enter__(self) -> _Staged:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            for tmp, final in self._pending:
+                os.replace(tmp, final)
+        else:
+            for tmp, _ in self._pending:
+                tmp.unlink(missing_ok=True)
+
+
+def _save(fig: Figure, final: Path, staged: _Staged) -> None:
+    fig.savefig(staged.temp_for(final), format="png", dpi=_DPI, bbox_inches="tight")
+
+
+def _read_sidecar(csv_path: Path, df: pd.DataFrame) -> tuple[dict[str, Any] | None, str]:
+    run_ids = sorted({r for r in df["run_id"] if r})
+    if len(run_ids) != 1:
+        why = "no run_id in the CSV" if not run_ids else f"several run_ids {run_ids}"
+        return None, f"no sidecar JSON read: {why}"
+    path = csv_path.parent / f"{run_ids[0]}.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None, f"no sidecar JSON at {path}"
+    except (OSError, ValueError) as exc:
+        return None, f"sidecar JSON {path} unreadable: {exc}"
+    if not isinstance(meta, dict):
+        return None, f"sidecar JSON {path} is not an object"
+    return meta, f"sidecar JSON {path}"
+
+
+def make_report(
+    csv_path: str | os.PathLike[str] = "results/latest.csv",
+    plots_dir: str | os.PathLike[str] = "plots",
+    report_path: str | os.PathLike[str] = "results/REPORT.md",
+) -> dict[str, Any]:
+    """Draw the five plots and write the Markdown report for one results CSV.
+
+    Args:
+        csv_path: The harness's CSV.
+        plots_dir: Where the PNG files go (created if missing).
+        report_path: Where the Markdown report goes; it links the plots by relative paths.
+
+    Returns:
+        ``{"report": Path, "plots": {file name: Path}, "fidelity": {engine/backend: figures},
+        "notes": [str]}``; the figures are ``slope``, ``seconds_per_mac``, ``fit_rows``,
+        ``spearman`` (rows with >= 1e7 MACs), ``spearman_rows``, ``spearman_all``,
+        ``winner_decided``, ``winner_correct``, ``winner_accuracy``, ``map_cells``,
+        ``map_agree`` and ``measured_rows``.
+
+    Raises:
+        JacobenchError: The CSV is missing, unreadable or lacks required columns.
+
+    Example:
+        ``make_report("results/latest.csv")["fidelity"]["explicit / numpy"]["slope"]`` is the
+        fitted exponent of time against model multiply-adds (see the module example for errors).
+    """
+    csv_file = Path(csv_path)
+    df = load_results(csv_file)
+    cols = P.panel_columns(df)
+    notes: list[str] = []
+    not_ok = df[(df["status"] == "ok") & ~(df["time_median_s"] > 0)]
+    if len(not_ok):
+        notes.append(f"{len(not_ok)} row(s) marked ok have no positive time_median_s; left out")
+    odd = sorted(set(df["status"]) - {"ok", "skipped"})
+    if odd:
+        notes.append(f"rows with status {odd} are treated as skipped")
+    meta, meta_source = _read_sidecar(csv_file, df)
+    fits = P.fit_panels(df, cols)
+    speedup_table = P.speedups(df, cols)
+    makers = {
+        "measured_vs_model.png": lambda: P.measured_vs_model_figure(df, cols, fits),
+        "crossover.png": lambda: P.crossover_figure(df, cols, fits),
+        "memory_depth.png": lambda: P.memory_depth_figure(df, cols),
+        "speedup.png": lambda: P.speedup_figure(speedup_table, cols),
+        "winner_map.png": lambda: P.winner_map_figure(P.winners(df, cols), cols),
+    }
+    plot_paths = {name: Path(plots_dir) / name for name in PLOT_FILES}
+    report_file = Path(report_path)
+    with _Staged() as staged:
+        for name in PLOT_FILES:
+            fig, plot_notes = makers[name]()
+            notes += plot_notes
+            _save(fig, plot_paths[name], staged)
+        fidelity = markdown.fidelity(df, cols, fits)
+        text = markdown.render(
+            csv_path=csv_file,
+            report_path=report_file,
+            plot_paths=plot_paths,
+            df=df,
+            cols=cols,
+            meta=meta,
+            meta_source=meta_source,
+            fidelity=fidelity,
+            speedup_table=speedup_table,
+            notes=notes,
+        )
+        staged.temp_for(report_file).write_text(text, encoding="utf-8")
+    return {"report": report_file, "plots": plot_paths, "fidelity": fidelity, "notes": notes}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``jacobench plot [--csv PATH] [--plots-dir DIR] [--report PATH]``.
+
+    Returns:
+        0 on success; 2 for a bad CSV (one line on stderr, no traceback); 1 if writing failed.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m jacobench.bench.report",
+        description="Draw the benchmark plots and write the Markdown report from a results CSV.",
+    )
+    parser.add_argument("--csv", default="results/latest.csv", help="results CSV to read")
+    parser.add_argument("--plots-dir", default="plots", help="directory for the PNG files")
+    parser.add_argument("--report", default="results/REPORT.md", help="Markdown report to write")
+    args = parser.parse_args(argv)
+    try:
+        out = make_report(args.csv, args.plots_dir, args.report)
+    except JacobenchError as exc:
+        print(f"jacobench.bench.report: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"jacobench.bench.report: error: could not write outputs: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(out['plots'])} plots to {args.plots_dir}/ and {out['report']}")
+    for note in out["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

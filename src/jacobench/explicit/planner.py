@@ -1,0 +1,440 @@
+"""Planners for explicit Jacobian chains: one registry, one signature, one frozen plan.
+
+A planner is a pure function ``widths -> Tree``. :data:`STRATEGIES` holds them by name;
+:func:`plan` looks one up (case-insensitively), costs the tree it returns with
+:mod:`jacobench.explicit.model` and hands back a frozen, printable :class:`Plan`. Executing a plan
+is :func:`jacobench.explicit.multiply`'s job, not this module's.
+
+With a ``memory_budget``, ``"optimal"`` is the cheapest bracketing whose peak memory (as the model
+defines it, evaluation order included) fits the budget; any other strategy either fits or is
+refused.
+
+Example:
+    >>> p = plan((50, 5, 100, 10), "optimal")
+    >>> p.tree, p.macs, p.speedup_vs_forward
+    (((3, 2), 1), 7500, 10.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+import numpy as np
+
+from .._core import (
+    PlanStep,
+    PlanSummary,
+    budget_in_elements,
+    element_of,
+    lookup,
+    lower_peak_first,
+    no_fit_error,
+    pareto_front,
+    span_label,
+    validate_widths,
+)
+from .._core import register as _register
+from ..errors import JacobenchError
+from .model import (
+    Step,
+    Tree,
+    analyse,
+    balanced_tree,
+    format,
+    forward_macs,
+    forward_tree,
+    reverse_macs,
+    reverse_tree,
+    validate_tree,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "Plan",
+    "Planner",
+    "get_strategy",
+    "min_peak",
+    "optimal",
+    "plan",
+    "register",
+]
+
+Planner = Callable[[tuple[int, ...]], Tree]
+"""An explicit planner: a pure function ``widths -> bracketing``."""
+
+
+def optimal(widths: Sequence[int], max_peak: int | None = None) -> Tree:
+    """The cheapest bracketing, optionally within a peak-memory limit of ``max_peak`` elements.
+
+    Without a limit: the O(L^3) matrix-chain dynamic program,
+    ``cost[lo, hi] = min_k cost[lo, k] + cost[k+1, hi] + d_hi * d_k * d_{lo-1}``, filled one
+    diagonal at a time with numpy (int64 where the largest possible cost fits, exact Python ints
+    otherwise). Among equally cheap splits the lowest ``k`` wins.
+
+    With ``max_peak``: a dynamic program over spans that keeps, for each span, the Pareto front of
+    (multiply-adds, peak memory) over its bracketings, dropping any point over ``max_peak``. A
+    product's cost adds its children's; its peak (see :mod:`jacobench.explicit.model`) is
+    monotone in each child's peak, and a child's result size is fixed by its span; so a child
+    bracketing that is beaten on both counts never helps, and the front is exact. Among equally
+    cheap fits the one with the lower peak wins, then the lower split.
+
+    Args:
+        widths: ``(d_0, ..., d_L)``.
+        max_peak: ``None``, or the most elements the products may hold at once (inputs
+            excluded).
+
+    Returns:
+        A bracketing with the fewest multiply-adds (among those within ``max_peak``).
+
+    Raises:
+        JacobenchError: For bad widths or ``max_peak``, or if no bracketing fits (the message
+            gives the least peak that does).
+
+    Example:
+        >>> optimal((50, 5, 100, 10))  # (J3 J2) J1: 7,500 MACs instead of 75,000
+        ((3, 2), 1)
+
+        On ``(2, 1, 2, 6)`` reverse is cheapest: ``J3 J2`` (6x1, 12 MACs), then times ``J1``
+        (6x2, 12 MACs) while ``J3 J2`` is held: 24 MACs, peak ``6 + 12 = 18`` elements. Forward
+        makes ``J2 J1`` (2x2, 4 MACs), then ``J3 (J2 J1)`` (6x2, 24 MACs): 28 MACs, peak
+        ``4 + 12 = 16``. Within 16 elements only forward fits:
+
+        >>> optimal((2, 1, 2, 6)), optimal((2, 1, 2, 6), max_peak=16)
+        (((3, 2), 1), (3, (2, 1)))
+    """
+    d = validate_widths(widths)
+    if max_peak is None:
+        return _cheapest(d)
+    if isinstance(max_peak, bool) or not isinstance(max_peak, int) or max_peak < 0:
+        raise JacobenchError(f"max_peak must be a non-negative int (elements), got {max_peak!r}")
+    tree = _tree_within(d, max_peak)
+    if tree is None:
+        raise JacobenchError(
+            f"no bracketing of widths {d} fits in {max_peak:,} elements; the least peak memory "
+            f"any bracketing reaches is {min_peak(d):,} elements"
+        )
+    return tree
+
+
+def _cheapest(d_tuple: tuple[int, ...]) -> Tree:
+    """The matrix-chain dynamic program on trusted widths (see :func:`optimal`)."""
+    n = len(d_tuple) - 1
+    if n == 1:
+        return 1
+    big = max(d_tuple)
+    dtype: type = np.int64 if (n - 1) * big**3 < 2**62 else object
+    d: np.ndarray = np.array(d_tuple, dtype=dtype)
+    cost: np.ndarray = np.zeros((n + 2, n + 2), dtype=dtype)
+    split = np.zeros((n + 2, n + 2), dtype=np.int64)
+    for length in range(2, n + 1):
+        lo = np.arange(1, n - length + 2)  # spans lo..hi of this length
+        hi = lo + length - 1
+        ks = lo[:, None] + np.arange(length - 1)[None, :]  # split after k: (lo..k), (k+1..hi)
+        total = (
+            cost[lo[:, None], ks]
+            + cost[ks + 1, hi[:, None]]
+            + d[hi][:, None] * d[ks] * d[lo - 1][:, None]
+        )
+        best = np.argmin(total, axis=1)
+        rows = np.arange(len(lo))
+        cost[lo, hi] = total[rows, best]
+        split[lo, hi] = ks[rows, best]
+
+    return _build_tree(split, n)
+
+
+def _build_tree(split: np.ndarray, n: int) -> Tree:
+    """Turn the DP's split table into a tree, without recursion (chains may be deep)."""
+    results: dict[tuple[int, int], Tree] = {}
+    stack: list[tuple[int, int, bool]] = [(1, n, False)]
+    while stack:
+        lo, hi, ready = stack.pop()
+        if lo == hi:
+            results[(lo, hi)] = lo
+            continue
+        k = int(split[lo, hi])
+        if ready:
+            results[(lo, hi)] = (results.pop((k + 1, hi)), results.pop((lo, k)))
+            continue
+        stack.extend([(lo, hi, True), (k + 1, hi, False), (lo, k, False)])
+    return results[(1, n)]
+
+
+def min_peak(widths: Sequence[int]) -> int:
+    """The least peak memory (elements) that any bracketing of ``widths`` reaches.
+
+    A product's peak depends on its children only through their peaks (monotonically) and the
+    sizes of their results (fixed by the spans), so the least peak of each span is found by an
+    O(L^3) dynamic program over spans, like the matrix-chain one.
+
+    Example:
+        On ``(2, 1, 2, 6)`` reverse peaks at 18 elements and forward at 16 (see
+        :func:`optimal`):
+
+        >>> min_peak((2, 1, 2, 6))
+        16
+    """
+    d = validate_widths(widths)
+    n = len(d) - 1
+    best: dict[tuple[int, int], int] = {(i, i): 0 for i in range(1, n + 1)}
+    for length in range(2, n + 1):
+        for lo in range(1, n - length + 2):
+            hi = lo + length - 1
+            out = d[hi] * d[lo - 1]
+            best[lo, hi] = min(
+                lower_peak_first(
+                    best[k + 1, hi],
+                    0 if k + 1 == hi else d[hi] * d[k],
+                    best[lo, k],
+                    0 if lo == k else d[k] * d[lo - 1],
+                    out,
+                )[0]
+                for k in range(lo, hi)
+            )
+    return best[1, n]
+
+
+def _tree_within(d: tuple[int, ...], max_peak: int) -> Tree | None:
+    """:func:`optimal` with ``max_peak`` on trusted inputs; None when nothing fits."""
+    n = len(d) - 1
+    Point = tuple[int, int, Tree]  # (macs, peak, tree)
+    fronts: dict[tuple[int, int], list[Point]] = {(i, i): [(0, 0, i)] for i in range(1, n + 1)}
+    for length in range(2, n + 1):
+        for lo in range(1, n - length + 2):
+            hi = lo + length - 1
+            out = d[hi] * d[lo - 1]
+            candidates: list[Point] = []
+            for k in range(lo, hi):
+                held_l = 0 if k + 1 == hi else d[hi] * d[k]
+                held_r = 0 if lo == k else d[k] * d[lo - 1]
+                if held_l + held_r + out > max_peak:
+                    continue
+                mult = d[hi] * d[k] * d[lo - 1]
+                for macs_r, peak_r, tree_r in fronts[lo, k]:
+                    for macs_l, peak_l, tree_l in fronts[k + 1, hi]:
+                        peak, _ = lower_peak_first(peak_l, held_l, peak_r, held_r, out)
+                        if peak <= max_peak:
+                            candidates.append((macs_l + macs_r + mult, peak, (tree_l, tree_r)))
+            fronts[lo, hi] = pareto_front(candidates, key=lambda p: (p[0], 0, p[1]))
+    root = fronts[1, n]
+    return root[0][2] if root else None
+
+
+def _forward_bracketing(widths: tuple[int, ...]) -> Tree:
+    return forward_tree(len(widths) - 1)
+
+
+def _reverse_bracketing(widths: tuple[int, ...]) -> Tree:
+    return reverse_tree(len(widths) - 1)
+
+
+def _balanced_bracketing(widths: tuple[int, ...]) -> Tree:
+    return balanced_tree(len(widths) - 1)
+
+
+STRATEGIES: dict[str, Planner] = {
+    "forward": _forward_bracketing,
+    "reverse": _reverse_bracketing,
+    "optimal": optimal,
+    "balanced": _balanced_bracketing,
+}
+"""Every registered explicit strategy, by lower-case name (extend it with :func:`register`)."""
+
+
+def register(name: str, planner: Planner) -> Planner:
+    """Register ``planner`` (``widths -> bracketing``) as strategy ``name`` (any case).
+
+    Example:
+        >>> register("all-forward", lambda w: optimal(w))  # doctest: +ELLIPSIS
+        <function <lambda> at ...>
+        >>> plan((50, 5, 100, 10), "ALL-forward").macs
+        7500
+        >>> del STRATEGIES["all-forward"]
+    """
+    return _register(STRATEGIES, name, planner)
+
+
+def get_strategy(name: str) -> Planner:
+    """Look up a registered strategy by name, case-insensitively.
+
+    Raises:
+        JacobenchError: For an unknown name; the message lists the valid options.
+
+    Example:
+        >>> get_strategy("Forward") is STRATEGIES["forward"]
+        True
+    """
+    return lookup(STRATEGIES, name)
+
+
+@dataclass(frozen=True)
+class Plan(PlanSummary):
+    """How to evaluate one explicit Jacobian chain, and what it costs.
+
+    Attributes:
+        widths: ``(d_0, ..., d_L)``.
+        strategy: The registered name that produced the plan, or ``"custom"`` for a given tree.
+        tree: The bracketing.
+        macs: Multiply-adds of ``tree``.
+        peak_elements: Peak elements held in products during evaluation (inputs excluded).
+        forward_macs: Multiply-adds of forward mode on the same widths.
+        reverse_macs: Multiply-adds of reverse mode on the same widths.
+        schedule: The products in evaluation order (see
+            :func:`jacobench.explicit.model.schedule`).
+        budget_elements: The memory budget the plan was asked to fit, in elements (the budget in
+            bytes over the dtype's itemsize, rounded down), like ``peak_elements``; ``None`` when
+            none was given.
+
+    Example:
+        >>> print(plan((50, 5, 100, 10)))
+        Widths:                50-5-100-10
+        Strategy:              optimal
+        Formula:               (J3 J2) J1
+        Multiply-adds:         7,500
+        Forward multiply-adds: 75,000
+        Reverse multiply-adds: 7,500
+        Speedup vs forward:    10x
+        Speedup vs reverse:    1x
+        Peak elements:         550
+        <BLANKLINE>
+        step  action                                multiply-adds  held elements
+           1  J3 J2 = J3 @ J2  (10x100 @ 100x5)             5,000             50
+           2  J3 J2 J1 = J3 J2 @ J1  (10x5 @ 5x50)          2,500            550
+    """
+
+    widths: tuple[int, ...]
+    strategy: str
+    tree: Tree
+    macs: int
+    peak_elements: int
+    forward_macs: int
+    reverse_macs: int
+    schedule: tuple[Step, ...] = field(repr=False, compare=False)
+    budget_elements: int | None = None
+
+    @property
+    def formula(self) -> str:
+        """The bracketing as a person writes it, e.g. ``(J4 J3) (J2 J1)``."""
+        return format(self.tree)
+
+    @property
+    def steps(self) -> tuple[PlanStep, ...]:
+        """The products in evaluation order, with their MACs and the elements held meanwhile."""
+        return _plan_steps(self.widths, self.schedule)
+
+
+def _plan_steps(d: tuple[int, ...], schedule: tuple[Step, ...]) -> tuple[PlanStep, ...]:
+    """Replay ``schedule``: each product holds its operands, its result and every other result."""
+    held: dict[tuple[int, int], int] = {}
+    rows = []
+    for (lo_l, hi_l), (lo_r, hi_r) in schedule:
+        size_l = held.pop((lo_l, hi_l), 0)
+        size_r = held.pop((lo_r, hi_r), 0)
+        out = d[hi_l] * d[lo_r - 1]
+        alive = sum(held.values()) + size_l + size_r + out
+        held[(lo_r, hi_l)] = out
+        shapes = f"{d[hi_l]}x{d[lo_l - 1]} @ {d[hi_r]}x{d[lo_r - 1]}"
+        action = (
+            f"{span_label(lo_r, hi_l)} = {span_label(lo_l, hi_l)} @ {span_label(lo_r, hi_r)}"
+            f"  ({shapes})"
+        )
+        rows.append(PlanStep(action, d[hi_l] * d[lo_l - 1] * d[lo_r - 1], alive))
+    return tuple(rows)
+
+
+def plan(
+    widths: Sequence[int],
+    strategy: str | Tree = "optimal",
+    *,
+    memory_budget: int | str | None = None,
+    dtype: object = "float32",
+) -> Plan:
+    """Plan the explicit product ``J_L ... J_1`` for ``widths``.
+
+    Args:
+        widths: ``(d_0, ..., d_L)``, positive integers, ``L >= 1``.
+        strategy: A registered name (``"forward"``, ``"reverse"``, ``"optimal"``; any case) or a
+            bracketing tree such as ``((4, 3), (2, 1))``.
+        memory_budget: ``None`` (no limit), or the most bytes the products may hold at once: an
+            ``int`` or a string such as ``"2GiB"``, ``"512MiB"``, ``"1.5GB"`` (see
+            :func:`jacobench.units.parse_bytes`). ``"optimal"`` then gives the cheapest
+            bracketing that fits (:func:`optimal` with ``max_peak``); any other strategy must fit.
+        dtype: The element type that turns the budget into elements (default ``"float32"``).
+
+    Returns:
+        A frozen :class:`Plan`. Plans are cached: the same request returns the same object.
+
+    Raises:
+        JacobenchError: For bad widths, an unknown strategy, a tree that does not bracket
+            ``1..L``, a malformed budget or dtype, or a plan that does not fit the budget (the
+            message gives the smallest budget that would fit).
+
+    Example:
+        >>> p = plan((50, 5, 100, 10), "forward")
+        >>> p.formula, p.macs, p.speedup_vs_reverse
+        ('J3 (J2 J1)', 75000, 0.1)
+
+        On ``(2, 1, 2, 6)`` the cheapest plan peaks at 18 elements (72 bytes of float32); within
+        64 bytes, forward (4 more MACs, 16 elements) is the cheapest that fits:
+
+        >>> plan((2, 1, 2, 6)).formula, plan((2, 1, 2, 6), memory_budget=64).formula
+        ('(J3 J2) J1', 'J3 (J2 J1)')
+        >>> try:
+        ...     plan((2, 1, 2, 6), memory_budget="64B", dtype="float64")
+        ... except JacobenchError as err:
+        ...     print(str(err).split("; ")[1])
+        the smallest budget that fits is 128 bytes (128 B)
+    """
+    d = validate_widths(widths)
+    element = element_of(dtype)
+    if isinstance(strategy, str):
+        get_strategy(strategy)
+        base = _plan_named(d, strategy.lower())
+    else:
+        base = _plan_tree(d, validate_tree(strategy, len(d) - 1), "custom")
+    if memory_budget is None:
+        return base
+    budget_bytes, budget = budget_in_elements(memory_budget, element)
+    found = _plan_within(base, budget)
+    if found is not None:
+        return found
+    if base.strategy == "optimal":
+        what, need = "no bracketing fits", min_peak(d) * element.itemsize
+    else:
+        what, need = f"strategy {base.strategy!r} does not fit", base.memory_bytes(element)
+    raise no_fit_error(what, d, budget_bytes, element, need)
+
+
+@lru_cache(maxsize=512)
+def _plan_named(widths: tuple[int, ...], name: str) -> Plan:
+    return _plan_tree(widths, STRATEGIES[name](widths), name)
+
+
+@lru_cache(maxsize=512)
+def _plan_tree(widths: tuple[int, ...], tree: Tree, name: str) -> Plan:
+    macs, peak, schedule = analyse(widths, tree)
+    return Plan(
+        widths=widths,
+        strategy=name,
+        tree=tree,
+        macs=macs,
+        peak_elements=peak,
+        forward_macs=forward_macs(widths),
+        reverse_macs=reverse_macs(widths),
+        schedule=schedule,
+    )
+
+
+@lru_cache(maxsize=512)
+def _plan_within(base: Plan, budget: int) -> Plan | None:
+    """``base`` within ``budget`` elements; for "optimal", the cheapest fit; None if none fits."""
+    if base.peak_elements <= budget:
+        return replace(base, budget_elements=budget)
+    if base.strategy != "optimal":
+        return None
+    tree = _tree_within(base.widths, budget)
+    if tree is None:
+        return None
+    return replace(_plan_tree(base.widths, tree, "optimal"), budget_elements=budget)

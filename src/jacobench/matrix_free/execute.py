@@ -1,0 +1,237 @@
+"""Run a matrix-free plan: the Jacobian of a chain from JVPs and VJPs of its layers.
+
+Planning is :func:`jacobench.matrix_free.plan`'s job; :func:`jacobian` checks its inputs and runs
+the plan's tree, holding each activation once and evaluating the factors of a product in the
+order the shared rule (:func:`jacobench._core.lower_peak_first`) gives, as the memory model
+assumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._core import element_of
+from ..chain import Chain
+from ..errors import JacobenchError
+from .model import right_first
+from .planner import JAX_BASELINES, MatrixFreePlan, fit, plan
+from .tree import Node
+
+__all__ = ["jacobian"]
+
+
+def jacobian(
+    chain: Chain,
+    x: Any,
+    strategy: str | MatrixFreePlan = "optimal",
+    *,
+    memory_budget: int | str | None = None,
+) -> Any:
+    """The ``(d_L, d_0)`` Jacobian of ``chain`` at ``x``, built by a matrix-free plan.
+
+    Only JVPs and VJPs of the layers are used (``jax.jvp`` / ``jax.vjp``, vmapped over the seed
+    columns or rows); the activations ``x_0 .. x_L`` are computed once, as far as the plan needs
+    them. Works eagerly, inside ``jax.jit`` (the plan is made once, at trace time, from the
+    chain's static widths, and cached) and under ``jax.vmap`` over ``x``.
+
+    Args:
+        chain: The :class:`~jacobench.chain.Chain`.
+        x: A ``(d_0,)`` vector of a floating dtype.
+        strategy: A name in :data:`~jacobench.matrix_free.STRATEGIES` (any case): ``"optimal"``
+            (default),
+            ``"forward"``, ``"reverse"``, ``"explicit"``, or JAX's own ``"jacfwd"`` /
+            ``"jacrev"``; or a :class:`MatrixFreePlan` for the chain's widths.
+        memory_budget: ``None``, or the most bytes the plan may hold at once, as in
+            :func:`plan` (elements of ``x``'s dtype): ``"optimal"`` becomes the
+            cheapest plan that fits (tangents or adjoints in batches where needed); any other
+            strategy, or a given plan, must fit.
+
+    Returns:
+        The Jacobian as a JAX array of the chain's output dtype.
+
+    Raises:
+        JacobenchError: For an unknown strategy, a plan for other widths, ``x`` of the wrong
+            rank, size or dtype, a chain whose layers do not produce its stated widths, or a
+            plan that does not fit the budget.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jacobench.chain import mlp
+        >>> from jacobench.matrix_free import plan
+        >>> net = mlp((4, 4, 1, 4, 4), seed=0)
+        >>> x = jnp.linspace(-1.0, 1.0, 4)
+        >>> J = jacobian(net, x)                      # jvp(J4 J3) @ vjp(J2 J1)
+        >>> J.shape, bool(jnp.allclose(J, jax.jacfwd(net)(x), atol=1e-6))
+        ((4, 4), True)
+
+
+        Within 1,800 bytes (450 float32 elements) a ``(16, 16, 16)`` chain's 16 tangents (peak
+        ``17 * 32 = 544``) run 4 at a time (``5 * 32 + 16 * 16 = 416``):
+
+        >>> net = mlp((16, 16, 16), seed=0)
+        >>> x = jnp.linspace(-1.0, 1.0, 16, dtype=jnp.float32)
+        >>> plan(net.widths, memory_budget=1800).formula
+        'jvp(J2 J1, batch=4)'
+        >>> J = jacobian(net, x, memory_budget=1800)
+        >>> bool(jnp.allclose(J, jax.jacfwd(net)(x), atol=1e-6))
+        True
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if not isinstance(chain, Chain):
+        raise JacobenchError(
+            f"chain is {type(chain).__name__}, expected a jacobench.Chain (wrap your layer "
+            "functions with jacobench.Chain(layers, widths))"
+        )
+    if isinstance(strategy, MatrixFreePlan):
+        chosen = strategy
+        if chosen.widths != chain.widths:
+            raise JacobenchError(
+                f"plan is for widths {chosen.widths}, expected the chain's widths {chain.widths}"
+            )
+    else:
+        chosen = plan(chain.widths, strategy)
+    x = jnp.asarray(x)
+    d0 = chain.widths[0]
+    if x.ndim != 1:
+        raise JacobenchError(
+            f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
+            "use jax.vmap for a batch of inputs"
+        )
+    if x.shape[0] != d0:
+        raise JacobenchError(
+            f"x has shape {tuple(x.shape)}, expected ({d0},) from the chain's widths {chain.widths}"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise JacobenchError(
+            f"x has dtype {x.dtype}, expected a floating dtype (Jacobians need real inputs); "
+            "convert it, e.g. x.astype(jnp.float32)"
+        )
+    chain.check_shapes(x.dtype)
+    if memory_budget is not None:
+        replan = not isinstance(strategy, MatrixFreePlan)
+        chosen = fit(chosen, memory_budget, element_of(x.dtype), replan=replan)
+    if chosen.strategy in JAX_BASELINES:
+        mode = jax.jacfwd if chosen.strategy == "jacfwd" else jax.jacrev
+        return mode(chain)(x)
+    return _Runner(chain, x).run(chosen.tree)
+
+
+class _Runner:
+    """Evaluates a trusted plan tree on a chain at one point, holding activations once."""
+
+    def __init__(self, chain: Chain, x: Any) -> None:
+        self.chain = chain
+        self.d = chain.widths
+        self.acts: dict[int, Any] = {0: x}
+
+    def act(self, index: int) -> Any:
+        """The activation ``x_index``, computed from the highest one known below it."""
+        known = max(k for k in self.acts if k <= index)
+        h = self.acts[known]
+        for k in range(known + 1, index + 1):
+            h = self.chain.layers[k - 1](h)
+            self.acts[k] = h
+        return h
+
+    def segment(self, lo: int, hi: int) -> Callable[[Any], Any]:
+        layers = self.chain.layers[lo - 1 : hi]
+
+        def f(h: Any) -> Any:
+            for layer in layers:
+                h = layer(h)
+            return h
+
+        return f
+
+    def tangents(self, lo: int, hi: int, seed: Any | None, batch: int | None = None) -> Any:
+        """Push the columns of ``seed`` (identity: None) through ``lo..hi``, ``batch`` at a time."""
+        import jax
+        import jax.numpy as jnp
+
+        x0 = self.act(lo - 1)
+        f = self.segment(lo, hi)
+        seed = None if seed is None else seed.astype(x0.dtype)
+        t = self.d[lo - 1] if seed is None else seed.shape[1]  # how many tangents
+
+        def push(v: Any) -> Any:
+            return jax.jvp(f, (x0,), (v,))[1]
+
+        def block(start: Any, size: int) -> Any:  # columns start .. start + size - 1
+            if batch is None:
+                cols = jnp.eye(t, dtype=x0.dtype) if seed is None else seed
+            elif seed is None:
+                cols = (jnp.arange(t)[:, None] == start + jnp.arange(size)).astype(x0.dtype)
+            else:
+                cols = jax.lax.dynamic_slice_in_dim(seed, start, size, axis=1)
+            return jax.vmap(push, in_axes=1, out_axes=1)(cols)
+
+        return block(0, t) if batch is None else _in_batches(block, t, batch, axis=1)
+
+    def adjoints(self, lo: int, hi: int, seed: Any | None, batch: int | None = None) -> Any:
+        """Pull the rows of ``seed`` (identity: None) back through ``lo..hi``, ``batch`` a time."""
+        import jax
+        import jax.numpy as jnp
+
+        out, pullback = jax.vjp(self.segment(lo, hi), self.act(lo - 1))
+        seed = None if seed is None else seed.astype(out.dtype)
+        a = self.d[hi] if seed is None else seed.shape[0]  # how many adjoints
+
+        def block(start: Any, size: int) -> Any:  # rows start .. start + size - 1
+            if batch is None:
+                rows = jnp.eye(a, dtype=out.dtype) if seed is None else seed
+            elif seed is None:
+                rows = (start + jnp.arange(size)[:, None] == jnp.arange(a)).astype(out.dtype)
+            else:
+                rows = jax.lax.dynamic_slice_in_dim(seed, start, size, axis=0)
+            return jax.vmap(lambda w: pullback(w)[0])(rows)
+
+        return block(0, a) if batch is None else _in_batches(block, a, batch, axis=0)
+
+    def run(self, node: Node) -> Any:
+        if node.op == "tangents":
+            return self.tangents(node.lo, node.hi, None, node.batch)
+        if node.op == "adjoints":
+            return self.adjoints(node.lo, node.hi, None, node.batch)
+        k = node.split
+        if node.op == "push":
+            return self.tangents(k + 1, node.hi, self.run(node.children[0]), node.batch)
+        if node.op == "pull":
+            return self.adjoints(node.lo, k, self.run(node.children[0]), node.batch)
+        left, right = node.children
+        if right_first(self.d, node):
+            b = self.run(right)
+            a = self.run(left)
+        else:
+            a = self.run(left)
+            b = self.run(right)
+        return a @ b
+
+
+def _in_batches(block: Callable[[Any, int], Any], width: int, batch: int, axis: int) -> Any:
+    """Build a result ``batch`` columns (``axis=1``) or rows (``axis=0``) at a time, in place.
+
+    ``block(start, size)`` makes columns or rows ``start .. start + size - 1`` of the ``width``.
+    A ``jax.lax.fori_loop`` (not a vmap, whose batches XLA may run side by side) keeps one batch's
+    working memory alive at a time and writes each batch into the result with
+    ``dynamic_update_slice`` (no stacking, no transpose); the last, smaller batch runs after it.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    spec = jax.eval_shape(lambda: block(0, batch))
+    shape = (spec.shape[0], width) if axis == 1 else (width, spec.shape[1])
+
+    def write(out: Any, start: Any, size: int) -> Any:
+        index = (0, start) if axis == 1 else (start, 0)
+        return jax.lax.dynamic_update_slice(out, block(start, size), index)
+
+    full = width // batch
+    out = jax.lax.fori_loop(
+        0, full, lambda i, out: write(out, i * batch, batch), jnp.zeros(shape, spec.dtype)
+    )
+    if full * batch < width:
+        out = write(out, full * batch, width - full * batch)
+    return out
