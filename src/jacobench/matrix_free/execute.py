@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._core import element_of
+from .._core import check_objective, element_of
 from ..chain import Chain
 from ..errors import JacobenchError
 from .model import right_first
-from .planner import JAX_BASELINES, MatrixFreePlan, fit, plan
+from .planner import JAX_BASELINES, MatrixFreePlan, fit, get_strategy, plan
 from .tree import Node
 
 __all__ = ["jacobian"]
@@ -27,6 +27,8 @@ def jacobian(
     strategy: str | MatrixFreePlan = "optimal",
     *,
     memory_budget: int | str | None = None,
+    objective: str = "macs",
+    profile: Any = None,
 ) -> Any:
     """The ``(d_L, d_0)`` Jacobian of ``chain`` at ``x``, built by a matrix-free plan.
 
@@ -46,14 +48,19 @@ def jacobian(
             :func:`plan` (elements of ``x``'s dtype): ``"optimal"`` becomes the
             cheapest plan that fits (tangents or adjoints in batches where needed); any other
             strategy, or a given plan, must fit.
+        objective: What ``"optimal"`` minimises, as in :func:`plan`: ``"macs"`` (default) or
+            ``"time"``, the seconds predicted on ``profile`` in ``x``'s dtype (a given plan is
+            run as it is).
+        profile: The :class:`~jacobench.DeviceProfile` for ``objective="time"``; ``None``: this
+            machine's saved profile, measured first if there is none.
 
     Returns:
         The Jacobian as a JAX array of the chain's output dtype.
 
     Raises:
-        JacobenchError: For an unknown strategy, a plan for other widths, ``x`` of the wrong
-            rank, size or dtype, a chain whose layers do not produce its stated widths, or a
-            plan that does not fit the budget.
+        JacobenchError: For an unknown strategy or objective, a plan for other widths, ``x`` of
+            the wrong rank, size or dtype, a chain whose layers do not produce its stated widths,
+            or a plan that does not fit the budget.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -85,14 +92,14 @@ def jacobian(
             f"chain is {type(chain).__name__}, expected a jacobench.Chain (wrap your layer "
             "functions with jacobench.Chain(layers, widths))"
         )
+    check_objective(objective)
     if isinstance(strategy, MatrixFreePlan):
-        chosen = strategy
-        if chosen.widths != chain.widths:
+        if strategy.widths != chain.widths:
             raise JacobenchError(
-                f"plan is for widths {chosen.widths}, expected the chain's widths {chain.widths}"
+                f"plan is for widths {strategy.widths}, expected the chain's widths {chain.widths}"
             )
     else:
-        chosen = plan(chain.widths, strategy)
+        get_strategy(strategy)
     x = jnp.asarray(x)
     d0 = chain.widths[0]
     if x.ndim != 1:
@@ -110,9 +117,20 @@ def jacobian(
             "convert it, e.g. x.astype(jnp.float32)"
         )
     chain.check_shapes(x.dtype)
-    if memory_budget is not None:
-        replan = not isinstance(strategy, MatrixFreePlan)
-        chosen = fit(chosen, memory_budget, element_of(x.dtype), replan=replan)
+    element = element_of(x.dtype)
+    if isinstance(strategy, MatrixFreePlan):
+        chosen = strategy
+        if memory_budget is not None:
+            chosen = fit(chosen, memory_budget, element, replan=False)
+    else:
+        chosen = plan(
+            chain.widths,
+            strategy,
+            memory_budget=memory_budget,
+            dtype=element,
+            objective=objective,
+            profile=profile,
+        )
     if chosen.strategy in JAX_BASELINES:
         mode = jax.jacfwd if chosen.strategy == "jacfwd" else jax.jacrev
         return mode(chain)(x)

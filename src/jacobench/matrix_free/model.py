@@ -72,12 +72,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 from .._core import lower_peak_first, validate_widths
 from ..errors import JacobenchError
 from .tree import Node, check_tree
 
 __all__ = [
+    "Costs",
     "LayerCosts",
     "MacCosts",
     "adjoint_pass_peak",
@@ -93,6 +95,30 @@ __all__ = [
 
 LayerCosts = tuple[tuple[int, int], ...]
 """Per-layer ``(tangent MACs, adjoint MACs)`` of one tangent and one adjoint, layer 1 first."""
+
+
+class Costs(Protocol):
+    """What the planners minimise, priced node by node.
+
+    :class:`MacCosts` gives multiply-adds, :class:`jacobench.timing.costs.PassSeconds` predicted
+    seconds; ``batch`` is the block's batch size (``None``: whole), which MACs ignore and seconds
+    do not.
+    """
+
+    def tangents(self, w: int, lo: int, hi: int, batch: int | None = None) -> float:
+        """Cost of ``w`` tangents through layers ``lo..hi``."""
+        ...
+
+    def adjoints(self, w: int, lo: int, hi: int, batch: int | None = None) -> float:
+        """Cost of ``w`` adjoints back through layers ``lo..hi``."""
+        ...
+
+    def multiply(self, m: int, k: int, n: int) -> float:
+        """Cost of an ``(m x k) @ (k x n)`` product."""
+        ...
+
+    def __hash__(self) -> int:  # the planners cache their plans by cost object
+        ...
 
 
 @dataclass(frozen=True)
@@ -115,12 +141,12 @@ class MacCosts:
     tangent_prefix: tuple[int, ...]
     adjoint_prefix: tuple[int, ...]
 
-    def tangents(self, w: int, lo: int, hi: int) -> int:
-        """MACs of ``w`` tangents through layers ``lo..hi``."""
+    def tangents(self, w: int, lo: int, hi: int, batch: int | None = None) -> int:
+        """MACs of ``w`` tangents through layers ``lo..hi`` (in batches or not: the same)."""
         return w * (self.tangent_prefix[hi] - self.tangent_prefix[lo - 1])
 
-    def adjoints(self, w: int, lo: int, hi: int) -> int:
-        """MACs of ``w`` adjoints back through layers ``lo..hi``."""
+    def adjoints(self, w: int, lo: int, hi: int, batch: int | None = None) -> int:
+        """MACs of ``w`` adjoints back through layers ``lo..hi`` (in batches or not)."""
         return w * (self.adjoint_prefix[hi] - self.adjoint_prefix[lo - 1])
 
     def multiply(self, m: int, k: int, n: int) -> int:

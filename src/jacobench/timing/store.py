@@ -34,6 +34,7 @@ from .profile import BACKENDS, DTYPES, DeviceProfile, device_fields, slug
 __all__ = [
     "PROFILE_DIR",
     "default_path",
+    "default_profile",
     "load",
     "load_or_calibrate",
     "save",
@@ -131,6 +132,11 @@ def stale_reason(
         old = getattr(profile, key)
         if old != now[key]:
             return label.format(old=old, new=now[key])
+    return _lacking(profile, backends, dtypes)
+
+
+def _lacking(profile: DeviceProfile, backends: Sequence[str], dtypes: Sequence[str]) -> str | None:
+    """What of ``backends`` and ``dtypes`` the profile has no rates for; None if nothing."""
     names = [b.backend for b in profile.backends]
     missing = [b for b in backends if b not in names]
     if missing:
@@ -180,6 +186,10 @@ def load_or_calibrate(
             reason = stale_reason(found, backends, dtypes, here)
             if reason is None:
                 return found
+            if reason == _lacking(found, backends, dtypes):  # this machine, but not all of it:
+                have = {b.backend for b in found.backends} | set(backends)  # measure the union
+                backends = tuple(b for b in BACKENDS if b in have)
+                dtypes = tuple(t for t in DTYPES if t in {*found.dtypes, *dtypes})
         warnings.warn(
             f"not using the device profile {target}: {reason}; recalibrating",
             UserWarning,
@@ -187,6 +197,24 @@ def load_or_calibrate(
         )
     profile = calibrate(backends=backends, dtypes=dtypes, progress=progress, quick=quick)
     save_keeping(profile, target)
+    return profile
+
+
+_IN_PROCESS: dict[str, DeviceProfile] = {}
+
+
+def default_profile(backend: str = "jax", dtype: str = "float32") -> DeviceProfile:
+    """This machine's profile (at :func:`default_path`), kept for the rest of the process.
+
+    :func:`load_or_calibrate` gives it, showing a progress line if it has to measure one (about
+    a minute on two CPU cores); the planners use it for ``objective="time"`` when they are given
+    no profile.
+    """
+    cached = _IN_PROCESS.get("default")
+    if cached is not None and _lacking(cached, (backend,), (dtype,)) is None:
+        return cached
+    profile = load_or_calibrate(backends=(backend,), dtypes=(dtype,), progress=True)
+    _IN_PROCESS["default"] = profile
     return profile
 
 
