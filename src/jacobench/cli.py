@@ -3,7 +3,7 @@
 Usage::
 
     jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
-                                [--explicit | --matrix-free]
+                                [--explicit | --matrix-free] [--profile auto|PATH]
     jacobench calibrate [--quick] [--backend numpy|jax ...] [--dtype float32|float64 ...]
                         [--matmul-precision default|high|highest] [--output PATH]
     jacobench bench [ARGS ...]    # the benchmark job: python -m jacobench.bench.harness ARGS ...
@@ -19,6 +19,12 @@ With ``--memory-budget``, an engine that no plan of fits the budget still gets i
 the "optimal within budget" row, and then one line ``explicit: no bracketing fits ...`` (or
 ``matrix-free: ...``) with the library's message, which gives the smallest budget that fits; the
 command succeeds as long as one of the engines asked for fits.
+
+With ``--profile auto`` (this machine's saved profile, measured first if there is none) or
+``--profile PATH`` (a saved :class:`~jacobench.timing.DeviceProfile`), every row also gets the
+seconds :func:`jacobench.predict_seconds` predicts for it (JAX on that device), and each engine
+gets a row for the time-optimal plan, ``optimal time`` (``objective="time"``; with a budget also
+``optimal time within budget``).
 
 ``jacobench calibrate`` measures this machine's :class:`~jacobench.timing.DeviceProfile` (see
 :func:`jacobench.calibrate`; about a minute on two CPU cores, with a progress line on stderr),
@@ -37,11 +43,13 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "explicit": null | [ROW, ...],      # null when not asked for
       "explicit_error": null | str,       # why nothing fits the budget; then no budget ROW
       "matrix_free": null | [ROW, ...],   # null when not asked for
-      "matrix_free_error": null | str     # the same for the matrix-free engine
+      "matrix_free_error": null | str,    # the same for the matrix-free engine
+      "profile": null | {"device": str, "date": str, "path": str}  # --profile, when given
     }
 
     ROW = {
-      "strategy": "forward" | "reverse" | "optimal" | "optimal_within_budget",
+      "strategy": "forward" | "reverse" | "optimal" | "optimal_within_budget"
+                  | "optimal_time" | "optimal_time_within_budget",
       "macs": int,                        # multiply-adds, exact
       "peak_memory_elements": int,
       "peak_memory_bytes": int,           # peak_memory_elements * itemsize
@@ -49,7 +57,8 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "speedup_vs_forward": float | null, # forward's multiply-adds over this row's
       "speedup_vs_reverse": float | null, # (null only if not finite)
       "formula": str,                     # the plan, e.g. "(J4 J3) (J2 J1)", "jvp(J2 J1)"
-      "fits_budget": bool | null          # null without a budget
+      "fits_budget": bool | null,         # null without a budget
+      "predicted_seconds": float | null   # null without --profile
     }
 
 Bad input (widths that are not positive integers, fewer than two widths, a malformed budget, an
@@ -104,7 +113,10 @@ EnginePlanner = Callable[..., PlanSummary]
 
 
 def plan_rows(
-    plans: Sequence[tuple[str, PlanSummary]], dtype: Any, budget_bytes: int | None = None
+    plans: Sequence[tuple[str, PlanSummary]],
+    dtype: Any,
+    budget_bytes: int | None = None,
+    profile: Any = None,
 ) -> list[dict[str, Any]]:
     """Table rows (the ``--json`` ROW objects) for labelled plans.
 
@@ -112,6 +124,8 @@ def plan_rows(
         plans: ``(label, plan)`` pairs; the label becomes the row's ``"strategy"``.
         dtype: The element type that turns peak memory into bytes.
         budget_bytes: The memory budget, for the ``"fits_budget"`` column; None for no budget.
+        profile: A :class:`~jacobench.timing.DeviceProfile` for the ``"predicted_seconds"``
+            column (JAX on that device); None leaves it null.
 
     Returns:
         One dict per plan, with the keys documented in :mod:`jacobench.cli`.
@@ -135,9 +149,18 @@ def plan_rows(
                 "speedup_vs_reverse": _finite(p.speedup_vs_reverse),
                 "formula": p.formula,
                 "fits_budget": None if budget_bytes is None else n_bytes <= budget_bytes,
+                "predicted_seconds": _predicted(p, profile, dtype),
             }
         )
     return rows
+
+
+def _predicted(p: PlanSummary, profile: Any, dtype: Any) -> float | None:
+    if profile is None:
+        return None
+    from .timing import predict_seconds
+
+    return predict_seconds(p, profile, "jax", resolve_dtype(dtype).name)  # type: ignore[arg-type]
 
 
 def _finite(x: float) -> float | None:
@@ -149,13 +172,19 @@ ENGINES: dict[str, EnginePlanner] = {"explicit": plan, "matrix_free": plan_matri
 
 
 def _section(
-    planner: EnginePlanner, widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None
+    planner: EnginePlanner,
+    widths: tuple[int, ...],
+    dtype: np.dtype[Any],
+    budget: int | None,
+    profile: Any = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Rows of one engine, and why nothing fits the budget (None if a plan fits or no budget).
 
-    The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it.
+    The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it;
+    with a profile, then the time-optimal plan (and the time-optimal plan within the budget).
     """
     plans: list[tuple[str, PlanSummary]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
+    timed = {} if profile is None else {"objective": "time", "profile": profile}
     error = None
     if budget is not None:
         try:
@@ -164,11 +193,21 @@ def _section(
             error = str(err)
         else:
             plans.append(("optimal_within_budget", within))
-    return plan_rows(plans, dtype, budget), error
+    if timed:
+        plans.append(("optimal_time", planner(widths, "optimal", dtype=dtype, **timed)))
+        if budget is not None and error is None:
+            fastest = planner(widths, "optimal", memory_budget=budget, dtype=dtype, **timed)
+            plans.append(("optimal_time_within_budget", fastest))
+    return plan_rows(plans, dtype, budget, profile), error
 
 
 def _plan_report(
-    widths: tuple[int, ...], dtype: np.dtype[Any], budget: int | None, engines: str
+    widths: tuple[int, ...],
+    dtype: np.dtype[Any],
+    budget: int | None,
+    engines: str,
+    profile: Any = None,
+    profile_path: str | None = None,
 ) -> dict[str, Any]:
     """The ``--json`` object (see the module docstring)."""
     report: dict[str, Any] = {
@@ -180,10 +219,13 @@ def _plan_report(
         "explicit_error": None,
         "matrix_free": None,
         "matrix_free_error": None,
+        "profile": None,
     }
+    if profile is not None:
+        report["profile"] = {"device": profile.device, "date": profile.date, "path": profile_path}
     asked = list(ENGINES) if engines == "both" else [engines]
     for key in asked:
-        report[key], report[f"{key}_error"] = _section(ENGINES[key], widths, dtype, budget)
+        report[key], report[f"{key}_error"] = _section(ENGINES[key], widths, dtype, budget, profile)
     errors = [report[f"{key}_error"] for key in asked]
     if all(errors):  # every engine asked for has the same complaint: the budget is too small
         raise JacobenchError("; ".join(errors))
@@ -212,7 +254,16 @@ def _format_report(report: dict[str, Any]) -> str:
         if report["memory_budget_bytes"] is not None:
             budget = report["memory_budget_bytes"]
             lines.append(f"memory budget: {budget:,} bytes ({format_bytes(budget)})")
-        lines.extend(_table(rows, with_fits=report["memory_budget_bytes"] is not None))
+        if report["profile"] is not None:
+            device, path = report["profile"]["device"], report["profile"]["path"]
+            lines.append(f"predicted time: JAX on {device} (profile {path})")
+        lines.extend(
+            _table(
+                rows,
+                with_fits=report["memory_budget_bytes"] is not None,
+                with_time=report["profile"] is not None,
+            )
+        )
         for row in rows:
             if row["strategy"].startswith("optimal"):
                 lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
@@ -221,10 +272,12 @@ def _format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
+def _table(rows: list[dict[str, Any]], *, with_fits: bool, with_time: bool = False) -> list[str]:
     header = ["strategy", "multiply-adds", "peak bytes", "peak memory", "vs forward", "vs reverse"]
     if with_fits:
         header.append("fits budget")
+    if with_time:
+        header.append("predicted time")
     cells = [header]
     for row in rows:
         line = [
@@ -237,6 +290,8 @@ def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
         ]
         if with_fits:
             line.append("yes" if row["fits_budget"] else "no")
+        if with_time:
+            line.append(_seconds(row["predicted_seconds"]))
         cells.append(line)
     sizes = [max(len(line[i]) for line in cells) for i in range(len(header))]
     return [
@@ -246,6 +301,14 @@ def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
         ).rstrip()
         for line in cells
     ]
+
+
+def _seconds(x: float) -> str:
+    """Seconds in a readable unit, three significant digits: ``412 us``, ``1.23 ms``, ``2.5 s``."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if x >= scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x * 1e9:.3g} ns"
 
 
 def _speedup(x: float | None) -> str:
@@ -278,12 +341,27 @@ def _run_plan(args: argparse.Namespace) -> int:
     widths = _parse_widths(args.widths)
     dtype = resolve_dtype(args.dtype)
     budget = None if args.memory_budget is None else parse_bytes(args.memory_budget)
-    report = _plan_report(widths, dtype, budget, args.engines)
+    profile, path = _profile(args.profile, dtype.name)
+    report = _plan_report(widths, dtype, budget, args.engines, profile, path)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print(_format_report(report))
     return 0
+
+
+def _profile(asked: str | None, dtype: str) -> tuple[Any, str | None]:
+    """The device profile ``--profile`` names (``auto``: this machine's) and its path."""
+    if asked is None:
+        return None, None
+    from .timing import default_path, load, load_or_calibrate
+
+    if asked == "auto":
+        path = default_path()
+        return load_or_calibrate(path, backends=("jax",), dtypes=(dtype,), progress=True), str(path)
+    profile = load(asked)
+    profile.rates("jax").rates(dtype)
+    return profile, asked
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
@@ -360,6 +438,12 @@ def _build_parser() -> _Parser:
         "(with --dtype), e.g. 2GiB, 512MiB, 1.5GB, 100000",
     )
     p.add_argument("--json", action="store_true", help="print JSON (keys in jacobench.cli)")
+    p.add_argument(
+        "--profile",
+        metavar="auto|PATH",
+        help="add predicted seconds and the time-optimal plan, for the device of this profile "
+        "(auto: this machine's, measured first if there is none; see 'jacobench calibrate')",
+    )
     engines = p.add_mutually_exclusive_group()
     engines.add_argument(
         "--explicit",
