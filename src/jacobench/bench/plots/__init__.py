@@ -1,4 +1,4 @@
-"""The five benchmark plots, drawn from a results table; :mod:`jacobench.bench.report` saves them.
+"""The six benchmark plots, drawn from a results table; :mod:`jacobench.bench.report` saves them.
 
 Each figure function takes the cleaned results table (:func:`jacobench.bench.report.load_results`)
 and the panel columns (:func:`panel_columns`: engine and backend, plus device and dtype when the
@@ -12,6 +12,7 @@ Modules:
 * :mod:`.timing`: ``measured_vs_model.png`` and ``crossover.png``.
 * :mod:`.memory`: ``memory_depth.png``.
 * :mod:`.winners`: ``speedup.png`` and ``winner_map.png``, with their tables.
+* :mod:`.time_model`: ``time_model.png`` and the time model's fidelity figures.
 
 Example:
     >>> fit_loglog([1e6, 1e7, 1e8], [2e-5, 2e-4, 2e-3]).slope
@@ -33,6 +34,7 @@ from .common import (
     wide_by_strategy,
 )
 from .memory import memory_depth_figure
+from .time_model import time_fidelity, time_model_figure
 from .timing import crossover_figure, measured_vs_model_figure
 from .winners import speedup_figure, speedups, winner_map_figure, winners
 
@@ -51,6 +53,8 @@ __all__ = [
     "spearman",
     "speedup_figure",
     "speedups",
+    "time_fidelity",
+    "time_model_figure",
     "wide_by_strategy",
     "winner_map_figure",
     "winners",
