@@ -15,7 +15,8 @@ What is measured, per backend:
   call, ``call_overhead_s``; ``arg_overhead_s`` from a function of eight scalars against one.
   numpy: one 1x1 product is a launch; :func:`jacobench.multiply` of one 1x1 matrix the call, of
   eight matrices the extra per argument;
-* bandwidth: ``v * 2`` over float32 arrays moving 64 KiB to 256 MiB (read plus written);
+* bandwidth: ``v * 0.999 + 0.0005`` over float32 arrays moving 64 KiB to 256 MiB (read plus
+  written), in an XLA loop (see below);
 
 per backend and dtype:
 
@@ -24,7 +25,13 @@ per backend and dtype:
   one-operation function; a shape whose flops at the best rate seen so far, or whose bytes at the
   bandwidth of the largest size, would take longer than ``max_shape_s`` is skipped (its rate is
   read from smaller ones, see :mod:`jacobench.timing.profile`);
-* element-wise throughput: ``v * (1 - v * v)`` and ``tanh(v)`` over 256 Ki elements.
+* element-wise throughput: ``1 - v * v`` and ``tanh(v) + 0.25`` over 256 Ki elements.
+
+JAX products run in a chain of ``r`` of them (``r`` up to 8 for quick ones), each waiting for the
+one before through a zero added to one element of its smaller operand; the chain's time less the
+call's fixed cost and the links, over ``r``, is one product in a program of many, as plans run
+them. Element-wise operations run in a ``jax.lax.fori_loop`` timed at two trip counts (XLA would
+fuse a straight chain of them into one).
 
 Example:
     >>> from jacobench.timing import calibrate
@@ -219,6 +226,7 @@ class _Backend:
     def __init__(self, meter: _Meter, quick: bool) -> None:
         self.meter, self.quick = meter, quick
         self.fixed = self.per_arg = self.per_op = 0.0  # fixed cost of a call, per argument, op
+        self.loop_s: float | None = None  # an in-XLA loop's own cost per trip
         self.bandwidth: list[tuple[int, float]] = []
         self.release()
 
@@ -313,11 +321,11 @@ class _Backend:
         raise NotImplementedError
 
     def stream(self, n: int) -> float:
-        """``v * 2`` over ``n`` float32 elements."""
+        """A streaming element-wise operation over ``n`` float32 elements."""
         raise NotImplementedError
 
     def elementwise(self, dtype: str, transcendental: bool) -> float:
-        """``v * (1 - v * v)`` or ``tanh(v)`` over :data:`_ELEMENTWISE_N` elements."""
+        """An arithmetic or a ``tanh`` element-wise operation over :data:`_ELEMENTWISE_N`."""
         raise NotImplementedError
 
     def matmul(self, m: int, k: int, n: int, dtype: str) -> float:
@@ -459,25 +467,46 @@ class _Jax(_Backend):
         # 64x64 matrices (real products wake XLA's worker threads, which tiny ones do not)
         # extrapolated to none.
         self.fixed = max(t2 - 2 * (t8 - t2) / 6, call1)
-        self.per_arg = per_arg
+        self.per_arg, self.per_op = per_arg, per_op
         return self.fixed - per_arg, per_arg, per_op
 
-    def _single(self, fn: Callable[[Any], Any], v: Any) -> float:
-        """Seconds of the one operation of ``fn(v)``: the call less its fixed cost."""
-        import jax
+    def _looped(self, body: Callable[[Any], Any], v: Any, trips: int) -> float:
+        """Seconds of one element-wise operation ``v = body(v)``, launch included.
 
-        compiled = jax.jit(fn).lower(v).compile()
-        seconds = self.meter.floor(lambda: _wait(compiled(v)))[0]
-        return max(seconds - (self.fixed - self.per_arg), 0.5 * seconds)
+        XLA fuses a straight chain of element-wise operations into one, so these run in a loop:
+        timed at 1 and at ``1 + trips`` trips (the least of two medians each), the difference is
+        ``trips`` operations, free of the call's fixed cost; a loop of one-element operations,
+        timed the same way, gives the loop's own cost per trip, which is taken off.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        def per_trip(w: Any) -> float:
+            def f(w: Any, r: Any) -> Any:
+                return jax.lax.fori_loop(0, r, lambda i, w: body(w), w)
+
+            compiled = jax.jit(f).lower(w, jnp.int32(1)).compile()
+            few, many = jnp.int32(1), jnp.int32(1 + trips)
+            t1, t2 = self.meter.floor(
+                lambda: _wait(compiled(w, few)), lambda: _wait(compiled(w, many)), tries=2
+            )
+            return max(t2 - t1, 0.0) / trips
+
+        if self.loop_s is None:
+            self.loop_s = per_trip(self._array((1,), "float32"))
+        return max(per_trip(v) - self.loop_s, 0.0) + self.per_op
 
     def stream(self, n: int) -> float:
-        return self._single(lambda x: x * 2, self._array((n,), "float32"))
+        trips = max(2, min(64, (1 << 22) // max(n, 1)))
+        return self._looped(lambda x: x * 0.999 + 0.0005, self._array((n,), "float32"), trips)
 
     def elementwise(self, dtype: str, transcendental: bool) -> float:
         import jax.numpy as jnp
 
-        fn = jnp.tanh if transcendental else (lambda x: x * (1 - x * x))
-        return self._single(fn, self._array((_ELEMENTWISE_N,), dtype))
+        def body(x: Any) -> Any:
+            return jnp.tanh(x) + 0.25 if transcendental else 1 - x * x
+
+        return self._looped(body, self._array((_ELEMENTWISE_N,), dtype), 8)
 
     def matmul(self, m: int, k: int, n: int, dtype: str) -> float:
         """One product's seconds, from a chain of ``r`` of them.
