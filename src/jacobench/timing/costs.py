@@ -85,7 +85,9 @@ class PassSeconds:
     node of a plan: ``tangents(w, lo, hi, batch)``: ``w`` tangents through layers ``lo..hi``
     with an identity seed; ``adjoints(w, lo, hi, batch)``: ``w`` adjoints back through them;
     ``multiply(m, k, n)``: one product. ``batch`` runs the block that many at a time, with the
-    loop's own operations.
+    loop's own operations. Like :class:`jacobench.matrix_free.MacCosts`, the methods take ints
+    and return a float, or take integer arrays (broadcast together, as the vectorised dynamic
+    program passes them) and return a float array.
 
     Attributes:
         widths: ``(d_0, ..., d_L)``.
@@ -130,17 +132,21 @@ class PassSeconds:
             ew = p.elementwise_seconds(elements, moved, self.dtype)
             per_layer = product + ew + 2 * self._launch
             table = np.concatenate([[0.0], np.cumsum(per_layer)])
+            if kind == "tangents":  # the identity seed block, by the pass's first layer
+                seed = d[:-1] * b
+                seeds = p.elementwise_seconds(seed, seed * self._size, self.dtype) + self._launch
+                table = np.stack([table, np.concatenate([[0.0], seeds])])
+            else:
+                table = np.stack([table, np.zeros_like(table)])
             self._tables[key] = table
         return table
 
     def _pass(self, kind: str, w: int, lo: int, hi: int, batch: int | None, rows: int) -> float:
+        """One pass of ``w`` (ints), ``batch`` at a time."""
+
         def one(b: int) -> float:
             t = self._prefix(kind, b)
-            seconds = float(t[hi] - t[lo - 1])
-            if kind == "tangents":  # the identity seed block
-                seed = self.widths[lo - 1] * b
-                seconds += self._elementwise(seed, seed) + self._launch
-            return seconds
+            return float(t[0, hi] - t[0, lo - 1] + t[1, lo])
 
         if batch is None or batch >= w:
             return one(w)
@@ -149,17 +155,44 @@ class PassSeconds:
         looped = full * (one(batch) + 3 * self._launch)
         return zero + looped + (one(rest) if rest else 0.0)
 
+    def _passes(self, kind: str, w: Any, lo: Any, hi: Any, batch: Any, rows: Any) -> Any:
+        """:meth:`_pass` over arrays (a whole block at a time, per distinct ``w``)."""
+        w, lo, hi = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64) for v in (w, lo, hi)))
+        rows = np.broadcast_to(np.asarray(rows, dtype=np.int64), w.shape)
+        out = np.empty(w.shape)
+        if batch is not None:
+            for idx in np.ndindex(w.shape):
+                out[idx] = self._pass(kind, int(w[idx]), int(lo[idx]), int(hi[idx]), batch, 0)
+            return out
+        for value in np.unique(w):
+            at = w == value
+            t = self._prefix(kind, int(value))
+            out[at] = t[0, hi[at]] - t[0, lo[at] - 1] + t[1, lo[at]]
+        return out
+
     def _elementwise(self, elements: int, moved: int) -> float:
         return float(self.profile.elementwise_seconds(elements, moved * self._size, self.dtype))
 
-    def tangents(self, w: int, lo: int, hi: int, batch: int | None = None) -> float:
+    def tangents(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
         """Seconds of ``w`` tangents through layers ``lo..hi`` (``batch`` at a time)."""
-        return self._pass("tangents", w, lo, hi, batch, self.widths[hi])
+        if _scalars(w, lo, hi):
+            return self._pass("tangents", int(w), int(lo), int(hi), batch, self.widths[int(hi)])
+        rows = np.asarray(self.widths)[np.asarray(hi)]
+        return self._passes("tangents", w, lo, hi, batch, rows)
 
-    def adjoints(self, w: int, lo: int, hi: int, batch: int | None = None) -> float:
+    def adjoints(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
         """Seconds of ``w`` adjoints back through layers ``lo..hi`` (``batch`` at a time)."""
-        return self._pass("adjoints", w, lo, hi, batch, self.widths[lo - 1])
+        if _scalars(w, lo, hi):
+            rows = self.widths[int(lo) - 1]
+            return self._pass("adjoints", int(w), int(lo), int(hi), batch, rows)
+        rows = np.asarray(self.widths)[np.asarray(lo) - 1]
+        return self._passes("adjoints", w, lo, hi, batch, rows)
 
-    def multiply(self, m: int, k: int, n: int) -> float:
-        """Seconds of one ``(m x k) @ (k x n)`` product."""
-        return float(self.profile.matmul_seconds(m, k, n, self.dtype)) + self._launch
+    def multiply(self, m: Any, k: Any, n: Any) -> Any:
+        """Seconds of ``(m x k) @ (k x n)`` products (ints, or arrays broadcast together)."""
+        seconds = self.profile.matmul_seconds(m, k, n, self.dtype) + self._launch
+        return float(seconds) if _scalars(m, k, n) else seconds
+
+
+def _scalars(*values: Any) -> bool:
+    return not any(isinstance(x, np.ndarray) for x in values)
