@@ -75,7 +75,8 @@ def test_json_matches_plan(capsys):
     report = plan_json(["plan", *map(str, widths), "--dtype", "float64"], capsys)
     assert set(report) == {
         "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "explicit_error",
-        "matrix_free", "matrix_free_error", "profile",
+        "explicit_skipped", "matrix_free", "matrix_free_error", "matrix_free_skipped",
+        "hessian", "hessian_error", "profile",
     }  # fmt: skip
     assert report["widths"] == list(widths) and report["profile"] is None
     assert (report["dtype"], report["itemsize"], report["memory_budget_bytes"]) == (
@@ -83,8 +84,9 @@ def test_json_matches_plan(capsys):
         8,
         None,
     )
-    assert report["matrix_free"] is None
+    assert report["matrix_free"] is None and report["hessian"] is None
     assert report["explicit_error"] is None and report["matrix_free_error"] is None
+    assert report["explicit_skipped"] is None and report["matrix_free_skipped"] is None
     assert [row["strategy"] for row in report["explicit"]] == ["forward", "reverse", "optimal"]
     for row in report["explicit"]:
         p = jb.plan(widths, row["strategy"])
@@ -374,6 +376,79 @@ def test_readme_shows_real_output(capsys):
         status, out, err = run(command.split(), capsys)
         assert (out + err).splitlines() == output.splitlines()
         assert status == (2 if err else 0)
+
+
+# --- second order: jacobench plan ... --hessian ------------------------------------------------
+
+
+def test_hessian_table_numbers_are_the_librarys(capsys):
+    widths = (512, 512, 8, 512, 512, 512, 512, 1)
+    status, out, err = run(["plan", *map(str, widths), "--hessian", "--dtype", "float64"], capsys)
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == (
+        "Second order (Hessian-vector products and Hessians): widths 512-512-8-512-512-512-512-1, "
+        "float64 (8 bytes per element)"
+    )
+    assert lines[-1] == "optimal: hess(J2 J1, seed=hess(J7 J6 J5 J4 J3))"
+    body = {tuple(line.split()[:2]): line.split()[2:] for line in lines[2:-1]}
+    for mode in jb.second_order.HVP_STRATEGIES:
+        p = jb.plan_hvp(widths, mode)
+        assert body[("hvp", mode)][:3] == [
+            f"{p.macs:,}",
+            f"{p.memory_bytes('float64'):,}",
+            *format_bytes(p.memory_bytes("float64")).split()[:1],
+        ]
+    for name in jb.second_order.STRATEGIES:
+        p = jb.plan_hessian(widths, name)
+        cells = body[("hessian", name)]
+        assert cells[0] == f"{p.macs:,}" and cells[1] == f"{p.memory_bytes('float64'):,}"
+        assert cells[-1] == f"{p.speedup_vs_jax_hessian:.3g}x"
+    assert body[("hessian", "optimal")][-1] == "3.78x"
+
+
+def test_hessian_json_and_budget_row(capsys):
+    widths = ["8", "2", "16", "2", "16", "1"]
+    status, out, err = run(
+        ["plan", *widths, "--hessian", "--json", "--memory-budget", "760"], capsys
+    )
+    assert (status, err) == (0, "")
+    report = json.loads(out)
+    assert report["explicit"] is None and report["matrix_free"] is None
+    assert report["hessian_error"] is None
+    rows = {(r["kind"], r["strategy"]): r for r in report["hessian"]}
+    assert len(rows) == 3 + len(jb.second_order.STRATEGIES) + 1
+    within = rows[("hessian", "optimal_within_budget")]
+    assert within["formula"] == "hess(J1, seed=hess(J3 J2, seed=hess(J5 J4)))"
+    assert within["peak_memory_bytes"] == 760 and within["fits_budget"] is True
+    assert rows[("hessian", "optimal")]["fits_budget"] is False
+    assert rows[("hvp", "rev-over-rev")]["speedup_vs_jax_hessian"] is None
+    assert rows[("hessian", "jax.hessian")]["speedup_vs_jax_hessian"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["plan", "4", "4", "3", "--hessian"],
+            "second order needs a scalar function, but the last width d_L is 3 (widths (4, 4, 3)), "
+            "expected 1; sum the outputs or pick one",
+        ),
+        (
+            ["plan", "8", "2", "16", "2", "16", "1", "--hessian", "--memory-budget", "700"],
+            "no Hessian plan fits widths (8, 2, 16, 2, 16, 1) in the memory budget of 700 bytes "
+            "(700 B) with float32 elements; the smallest budget that fits is 760 bytes (760 B)",
+        ),
+        (
+            ["plan", "4", "1", "--hessian", "--explicit"],
+            "argument --explicit: not allowed with argument --hessian",
+        ),
+    ],
+)
+def test_hessian_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    status, out, err = run(argv, capsys)
+    assert status == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith(f"jacobench: error: {message}")
 
 
 # --- predicted time (--profile) ---------------------------------------------------------------

@@ -12,6 +12,7 @@ written once for both engines:
 * :func:`element_of` and :func:`no_fit_error`, how a byte budget becomes elements and how a plan
   that does not fit is reported;
 * :func:`pareto_front`, the pruning of the memory-budgeted dynamic programs;
+* :func:`announce`, the note a planning step expected to take long gives before it starts;
 * :class:`PlanSummary`, what every plan shows and how it prints.
 
 Example:
@@ -21,19 +22,24 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import operator
+import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from .errors import JacobenchError
+from ._text import int_text, ratio, ratio_text, show
+from .errors import JacobenchError, SlowPlanningWarning
 from .units import format_bytes, parse_bytes, resolve_dtype
 
 __all__ = [
+    "ANNOUNCE_SECONDS",
     "PlanStep",
     "PlanSummary",
+    "announce",
     "element_of",
     "lookup",
     "lower_peak_first",
@@ -55,32 +61,31 @@ def validate_widths(widths: object) -> tuple[int, ...]:
     """Check ``widths`` and return it as a tuple of Python ints.
 
     Args:
-        widths: A sequence ``(d_0, ..., d_L)`` of positive integers with ``L >= 1``.
+        widths: An ordered sequence ``(d_0, ..., d_L)`` of positive integers with ``L >= 1``: a
+            tuple, list, range or other :class:`~collections.abc.Sequence`, or a one-dimensional
+            array. Unordered containers (sets, dicts) are refused: their order is arbitrary.
 
     Returns:
         The widths as a tuple of ``int``.
 
     Raises:
-        JacobenchError: If ``widths`` is not a sequence, has fewer than two entries, or holds a
-            value that is not a positive integer.
+        JacobenchError: If ``widths`` is not an ordered sequence, has fewer than two entries, or
+            holds a value that is not a positive integer.
 
     Example:
         >>> validate_widths([3, 4, 5])
         (3, 4, 5)
+        >>> validate_widths({3, 4})
+        Traceback (most recent call last):
+        ...
+        jacobench.errors.JacobenchError: widths must be a sequence of positive integers \
+(d_0, ..., d_L), got {3, 4} of type set, whose order is arbitrary; pass a tuple or a list
     """
-    not_a_sequence = JacobenchError(
-        f"widths must be a sequence of positive integers (d_0, ..., d_L), got {widths!r}"
-    )
-    if isinstance(widths, str | bytes):
-        raise not_a_sequence
-    try:
-        items: tuple[object, ...] = tuple(widths)  # type: ignore[arg-type]
-    except TypeError:
-        raise not_a_sequence from None
+    items = _ordered_items(widths)
     if len(items) < 2:
         raise JacobenchError(
             f"widths must have at least two entries (d_0, ..., d_L with L >= 1), "
-            f"got {items!r} ({len(items)} entr{'y' if len(items) == 1 else 'ies'})"
+            f"got {show(items)} ({len(items)} entr{'y' if len(items) == 1 else 'ies'})"
         )
     out = []
     for i, w in enumerate(items):
@@ -90,16 +95,41 @@ def validate_widths(widths: object) -> tuple[int, ...]:
             else:
                 reason = f"of type {type(w).__name__}"
             raise JacobenchError(
-                f"widths[{i}] = {w!r} is {reason}, expected a positive integer in widths {items!r}"
+                f"widths[{i}] = {show(w)} is {reason}, expected a positive integer in widths "
+                f"{show(items)}"
             )
         value = operator.index(w)
         if value <= 0:
             raise JacobenchError(
-                f"widths[{i}] = {value} is not positive, expected a positive integer "
-                f"in widths {items!r}"
+                f"widths[{i}] = {show(value)} is not positive, expected a positive integer "
+                f"in widths {show(items)}"
             )
         out.append(value)
     return tuple(out)
+
+
+def _ordered_items(widths: object) -> tuple[object, ...]:
+    """The entries of an ordered sequence or a one-dimensional array; the error otherwise."""
+    expected = "widths must be a sequence of positive integers (d_0, ..., d_L)"
+    if isinstance(widths, str | bytes | bytearray):
+        raise JacobenchError(f"{expected}, got {show(widths)}")
+    if isinstance(widths, Sequence):
+        return tuple(widths)
+    if hasattr(widths, "__array__") and hasattr(widths, "ndim"):  # numpy, JAX, ... arrays
+        if widths.ndim != 1:
+            raise JacobenchError(
+                f"{expected}, got an array of shape {tuple(getattr(widths, 'shape', ()))}; "
+                "expected one dimension"
+            )
+        return tuple(np.asarray(widths).tolist())
+    unordered = isinstance(widths, Mapping | set | frozenset) or (
+        hasattr(widths, "__iter__") and hasattr(widths, "__contains__")
+    )
+    why = ", whose order is arbitrary" if unordered else ""
+    raise JacobenchError(
+        f"{expected}, got {show(widths)} of type {type(widths).__name__}{why}; pass a tuple or "
+        "a list"
+    )
 
 
 def check_layers(n_layers: object) -> int:
@@ -110,7 +140,7 @@ def check_layers(n_layers: object) -> int:
         3
     """
     if isinstance(n_layers, bool) or not isinstance(n_layers, numbers.Integral) or n_layers < 1:
-        raise JacobenchError(f"number of layers must be a positive integer, got {n_layers!r}")
+        raise JacobenchError(f"number of layers must be a positive integer, got {show(n_layers)}")
     return operator.index(n_layers)
 
 
@@ -163,7 +193,7 @@ def lookup(registry: Mapping[str, T], name: str) -> T:
         return registry[key]
     except (KeyError, TypeError):
         raise JacobenchError(
-            f"unknown strategy {name!r}; valid options are {sorted(registry)}"
+            f"unknown strategy {show(name)}; valid options are {sorted(registry)}"
         ) from None
 
 
@@ -179,10 +209,10 @@ def register(registry: MutableMapping[str, T], name: str, planner: T) -> T:
         (True, ['mine'])
     """
     if not isinstance(name, str) or not name.strip():
-        raise JacobenchError(f"strategy name must be a non-empty string, got {name!r}")
+        raise JacobenchError(f"strategy name must be a non-empty string, got {show(name)}")
     if not callable(planner):
         raise JacobenchError(
-            f"planner for strategy {name!r} is {planner!r}, expected a function widths -> tree"
+            f"planner for strategy {name!r} is {show(planner)}, expected a function widths -> tree"
         )
     registry[name.lower()] = planner
     return planner
@@ -227,9 +257,9 @@ def no_fit_error(
 the smallest budget that fits is 16 bytes (16 B)
     """
     return JacobenchError(
-        f"{what} widths {widths} in the memory budget of {budget_bytes:,} bytes "
-        f"({format_bytes(budget_bytes)}) with {element.name} elements; "
-        f"the smallest budget that fits is {need:,} bytes ({format_bytes(need, round_up=True)})"
+        f"{what} widths {show(widths)} in the memory budget of {int_text(budget_bytes)} bytes "
+        f"({format_bytes(budget_bytes)}) with {element.name} elements; the smallest budget that "
+        f"fits is {int_text(need)} bytes ({format_bytes(need, round_up=True)})"
     )
 
 
@@ -276,16 +306,46 @@ def pareto_front(points: Iterable[P], key: Callable[[P], tuple[float, int, int]]
     return front
 
 
-def ratio(num: int, den: int) -> float:
-    """``num / den`` for exact ints, with ``0 / 0 = 1`` and ``x / 0 = inf``.
+ANNOUNCE_SECONDS = 1.0
+"""A planning step expected to take longer than this many seconds says so before it starts."""
+
+
+def announce(what: str, seconds: float, memory_bytes: int = 0) -> None:
+    """Warn (:class:`~jacobench.errors.SlowPlanningWarning`) that a step will take a while.
+
+    Called by a planner before a step whose estimate exceeds :data:`ANNOUNCE_SECONDS`; the
+    ``jacobench`` command prints the note as one line on stderr.
 
     Example:
-        >>> ratio(75000, 7500), ratio(0, 0)
-        (10.0, 1.0)
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     announce("planning 5,000 layers", 90.0, 200 * 2**20)
+        >>> print(caught[0].message)
+        planning 5,000 layers: expected to take about 1.5 min and 200 MiB of memory
     """
-    if den == 0:
-        return 1.0 if num == 0 else float("inf")
-    return num / den
+    if seconds <= ANNOUNCE_SECONDS:
+        return
+    memory = f" and {format_bytes(memory_bytes)} of memory" if memory_bytes >= 2**20 else ""
+    warnings.warn(
+        f"{what}: expected to take about {duration_text(seconds)}{memory}",
+        SlowPlanningWarning,
+        stacklevel=3,
+    )
+
+
+def duration_text(seconds: float) -> str:
+    """A rough duration: ``3 s``, ``2 min``, ``1.5 h``, ``12 days``.
+
+    Example:
+        >>> duration_text(2.4), duration_text(90), duration_text(5400), duration_text(1e6)
+        ('2 s', '1.5 min', '1.5 h', '12 days')
+    """
+    for unit, size, above in (("days", 86400.0, 2.0), ("h", 3600.0, 1.5), ("min", 60.0, 1.5)):
+        if seconds >= above * size:
+            value = seconds / size
+            return f"{value:.2g} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+    return f"{max(seconds, 1.0):.0f} s"
 
 
 class PlanStep(NamedTuple):
@@ -349,21 +409,48 @@ class PlanSummary:
 
     def __str__(self) -> str:
         rows = [
-            ("Widths", "-".join(map(str, self.widths))),
+            ("Widths", "-".join(int_text(w, grouped=False) for w in self.widths)),
             ("Strategy", self.strategy),
             ("Formula", self.formula),
-            ("Multiply-adds", f"{self.macs:,}"),
-            ("Forward multiply-adds", f"{self.forward_macs:,}"),
-            ("Reverse multiply-adds", f"{self.reverse_macs:,}"),
-            ("Speedup vs forward", f"{self.speedup_vs_forward:.3g}x"),
-            ("Speedup vs reverse", f"{self.speedup_vs_reverse:.3g}x"),
-            ("Peak elements", f"{self.peak_elements:,}"),
+            ("Multiply-adds", int_text(self.macs)),
+            ("Forward multiply-adds", int_text(self.forward_macs)),
+            ("Reverse multiply-adds", int_text(self.reverse_macs)),
+            ("Speedup vs forward", f"{ratio_text(self.forward_macs, self.macs)}x"),
+            ("Speedup vs reverse", f"{ratio_text(self.reverse_macs, self.macs)}x"),
+            ("Peak elements", int_text(self.peak_elements)),
         ]
         if self.budget_elements is not None:
-            rows.append(("Budget elements", f"{self.budget_elements:,}"))
+            rows.append(("Budget elements", int_text(self.budget_elements)))
         width = max(len(k) for k, _ in rows)
         head = [f"{k + ':':<{width + 1}} {v}" for k, v in rows]
         return "\n".join(head + _step_table(self.steps))
+
+    def tree_repr(self) -> str:  # pragma: no cover - every subclass defines it
+        """``repr(self.tree)``, written without recursion."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        """The dataclass ``repr``, for trees of any depth and ints of any size."""
+        shown = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if f.name == "tree":
+                text = self.tree_repr()
+            elif f.name == "widths":
+                text = _tuple_text(value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                text = int_text(value, grouped=False)
+            else:
+                text = repr(value)
+            shown.append(f"{f.name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def _tuple_text(values: tuple[int, ...]) -> str:
+    inner = ", ".join(int_text(v, grouped=False) for v in values)
+    return f"({inner},)" if len(values) == 1 else f"({inner})"
 
 
 def _step_table(steps: Sequence[PlanStep]) -> list[str]:
@@ -371,7 +458,9 @@ def _step_table(steps: Sequence[PlanStep]) -> list[str]:
     if not steps:
         return []
     cells = [("step", "action", "multiply-adds", "held elements")]
-    cells += [(str(i), s.action, f"{s.macs:,}", f"{s.held:,}") for i, s in enumerate(steps, 1)]
+    cells += [
+        (str(i), s.action, int_text(s.macs), int_text(s.held)) for i, s in enumerate(steps, 1)
+    ]
     w = [max(len(row[c]) for row in cells) for c in range(4)]
     lines = [f"{a:>{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}  {d:>{w[3]}}".rstrip() for a, b, c, d in cells]
     return ["", *lines]

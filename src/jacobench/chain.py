@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from ._core import validate_widths
+from ._text import show
 from .errors import JacobenchError
+from .units import resolve_dtype
 
 __all__ = ["ACTIVATIONS", "Chain", "Dense", "mlp"]
 
@@ -46,9 +49,10 @@ class Chain:
         name: An optional label (used in ``repr`` and by benchmarks).
 
     Raises:
-        JacobenchError: For bad widths, a layer count that is not ``len(widths) - 1`` or a layer
-            that is not callable. Whether the layers really produce the stated widths is checked
-            (cheaply, with ``jax.eval_shape``) when a Jacobian is first taken.
+        JacobenchError: For bad widths, layers that are not a sequence, a layer count that is not
+            ``len(widths) - 1`` or a layer that is not callable. Whether the layers really
+            produce the stated widths, as floating arrays, is checked (cheaply, with
+            ``jax.eval_shape``) when a Jacobian is first taken.
 
     Example:
         >>> Chain([abs], widths=(3, 3), name="abs")
@@ -64,6 +68,11 @@ class Chain:
         name: str | None = None,
     ) -> None:
         self.widths: tuple[int, ...] = validate_widths(widths)
+        if not isinstance(layers, Sequence) or isinstance(layers, str):
+            raise JacobenchError(
+                f"layers must be a list [f_1, ..., f_L] of functions, got {show(layers)} of type "
+                f"{type(layers).__name__}"
+            )
         self.layers: tuple[Callable[[Any], Any], ...] = tuple(layers)
         self.name = name
         if len(self.layers) != len(self.widths) - 1:
@@ -74,7 +83,7 @@ class Chain:
         for i, layer in enumerate(self.layers):
             if not callable(layer):
                 raise JacobenchError(
-                    f"layers[{i}] is {layer!r} of type {type(layer).__name__}, expected a "
+                    f"layers[{i}] is {show(layer)} of type {type(layer).__name__}, expected a "
                     f"function from shape ({self.widths[i]},) to ({self.widths[i + 1]},)"
                 )
         self._checked: set[str] = set()  # input dtypes whose shapes check_shapes has verified
@@ -94,7 +103,7 @@ class Chain:
         return f"Chain(name={self.name!r}, widths={self.widths})"
 
     def check_shapes(self, dtype: Any = "float32") -> None:
-        """Check, without computing anything, that every layer produces its stated width.
+        """Check, without computing anything, that every layer gives its stated width, as floats.
 
         Each layer is traced once with :func:`jax.eval_shape` on an abstract input; the result is
         remembered per input dtype, so repeated calls are free.
@@ -103,17 +112,25 @@ class Chain:
             dtype: The dtype of the input ``x``.
 
         Raises:
-            JacobenchError: If a layer fails on its stated input shape or returns another shape.
+            JacobenchError: If a layer fails on its stated input shape, returns another shape, or
+                returns an array that is not floating (an integer output has no derivative:
+                ``jax.jvp`` would give ``float0`` tangents and ``jax.vjp`` zeros).
 
         Example:
             >>> Chain([lambda h: h[:2]], widths=(3, 1)).check_shapes()
             Traceback (most recent call last):
             ...
             jacobench.errors.JacobenchError: layers[0] maps shape (3,) to shape (2,), expected (1,) from widths (3, 1)
+            >>> import jax.numpy as jnp
+            >>> Chain([lambda h: jnp.round(h).astype(jnp.int32)], widths=(3, 3)).check_shapes()
+            Traceback (most recent call last):
+            ...
+            jacobench.errors.JacobenchError: layers[0] returns dtype int32, expected a floating dtype: an integer output has no derivative, so the chain has no Jacobian (widths (3, 3))
         """  # noqa: E501
         import jax
+        import jax.numpy as jnp
 
-        key = str(np.dtype(dtype))
+        key = str(resolve_dtype(dtype))
         if key in self._checked:
             return
         struct: Any = jax.ShapeDtypeStruct  # untyped in some jax releases
@@ -132,6 +149,12 @@ class Chain:
                 raise JacobenchError(
                     f"layers[{i}] maps shape {tuple(arg.shape)} to shape {got}, expected "
                     f"{expected} from widths {self.widths}"
+                )
+            if not jnp.issubdtype(out.dtype, jnp.floating):
+                raise JacobenchError(
+                    f"layers[{i}] returns dtype {out.dtype}, expected a floating dtype: an "
+                    "integer output has no derivative, so the chain has no Jacobian (widths "
+                    f"{show(self.widths)})"
                 )
             arg = struct(out.shape, out.dtype)
         self._checked.add(key)
@@ -164,10 +187,10 @@ class Dense:
         return _activation_fn(self.activation)(self.weight @ h + self.bias)
 
 
-def _check_activation(name: object) -> None:
-    if name not in ACTIVATIONS:
+def _check_activation(name: object, what: str = "activation") -> None:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
         raise JacobenchError(
-            f"unknown activation {name!r}; valid options are {sorted(ACTIVATIONS)}"
+            f"unknown {what} {show(name)}; valid options are {sorted(ACTIVATIONS)}"
         )
 
 
@@ -188,6 +211,7 @@ def mlp(
     activation: str = "tanh",
     seed: int = 0,
     dtype: Any = "float32",
+    final_activation: str | None = None,
 ) -> Chain:
     """A dense network ``f_l(h) = phi(W_l h + b_l)`` with seeded random weights.
 
@@ -197,32 +221,56 @@ def mlp(
 
     Args:
         widths: ``(d_0, ..., d_L)``.
-        activation: ``"tanh"``, ``"relu"``, ``"sigmoid"`` or ``"identity"`` (used on every layer).
+        activation: ``"tanh"``, ``"relu"``, ``"sigmoid"`` or ``"identity"`` (used on every layer
+            but the last, and on the last too unless ``final_activation`` says otherwise).
         seed: Seed of the weight generator.
         dtype: Weight dtype, e.g. ``jnp.float32`` (the default) or ``jnp.float64``.
+        final_activation: The last layer's activation, one of the same names; ``None`` (the
+            default) means ``activation``. ``mlp((d0, d1, d2, d3, 1), final_activation="identity")``
+            is the scalar function ``f = w_4^T h_3 + b_4`` of a network with a linear read-out.
 
     Returns:
-        A :class:`Chain` of :class:`Dense` layers, named like ``mlp(3-4-2, tanh)``.
+        A :class:`Chain` of :class:`Dense` layers, named like ``mlp(3-4-2, tanh)``, or like
+        ``mlp(3-4-1, tanh, final identity)`` when the last layer's activation differs.
 
     Raises:
-        JacobenchError: For bad widths or an unknown activation.
+        JacobenchError: For bad widths, an unknown activation, a seed that is not a non-negative
+            integer or a dtype that is not floating.
 
     Example:
         >>> import jax.numpy as jnp
         >>> net = mlp((3, 4, 2), activation="relu", seed=1)
         >>> net.name, net.layers[0].weight.shape, net(jnp.ones(3)).shape
         ('mlp(3-4-2, relu)', (4, 3), (2,))
+        >>> scalar = mlp((3, 4, 1), final_activation="identity")
+        >>> scalar.name, [layer.activation for layer in scalar.layers]
+        ('mlp(3-4-1, tanh, final identity)', ['tanh', 'identity'])
     """
     import jax.numpy as jnp
 
     d = validate_widths(widths)
     _check_activation(activation)
-    rng = np.random.default_rng(seed)
+    final = activation if final_activation is None else final_activation
+    _check_activation(final, "final_activation")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise JacobenchError(f"seed must be a non-negative integer, got {show(seed)}")
+    element = resolve_dtype(dtype)
+    if not jnp.issubdtype(element, jnp.floating):
+        raise JacobenchError(
+            f"dtype {show(dtype)} is not floating; expected a floating dtype for the weights, "
+            "e.g. 'float32', 'float64' or 'bfloat16'"
+        )
+    rng = np.random.default_rng(int(seed))
     layers = []
-    for d_in, d_out in itertools.pairwise(d):
+    for k, (d_in, d_out) in enumerate(itertools.pairwise(d), start=1):
         weight = rng.standard_normal((d_out, d_in)) / np.sqrt(d_in)
         bias = 0.1 * rng.standard_normal(d_out)
         layers.append(
-            Dense(jnp.asarray(weight, dtype=dtype), jnp.asarray(bias, dtype=dtype), activation)
+            Dense(
+                jnp.asarray(weight, dtype=element),
+                jnp.asarray(bias, dtype=element),
+                final if k == len(d) - 1 else activation,
+            )
         )
-    return Chain(layers, d, name=f"mlp({'-'.join(map(str, d))}, {activation})")
+    label = activation if final == activation else f"{activation}, final {final}"
+    return Chain(layers, d, name=f"mlp({'-'.join(map(str, d))}, {label})")

@@ -3,7 +3,8 @@
 Usage::
 
     jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
-                                [--explicit | --matrix-free] [--profile auto|PATH]
+                                [--explicit | --matrix-free | --hessian] [--time-limit 60]
+                                [--profile auto|PATH]
     jacobench calibrate [--quick] [--backend numpy|jax ...] [--dtype float32|float64 ...]
                         [--matmul-precision default|high|highest] [--output PATH]
     jacobench bench [ARGS ...]    # the benchmark job: python -m jacobench.bench.harness ARGS ...
@@ -14,6 +15,12 @@ budget is given), the multiply-adds, the peak memory (bytes and binary units for
 the speedup over forward and over reverse, for explicit layer Jacobians and for the matrix-free
 engine (both by default); then the optimal plan as a formula. The numbers are those of
 :func:`jacobench.plan` and :func:`jacobench.plan_matrix_free`.
+
+With ``--hessian`` (for a chain whose last width is 1, a scalar function; any other chain is one
+line of error) it prints the second order instead: one Hessian-vector product in each mode and the
+Hessian by each strategy of :mod:`jacobench.second_order` (multiply-adds, peak memory, speedup over
+``jax.hessian``), then the optimal Hessian as a formula; with a budget, also the cheapest Hessian
+plan that fits.
 
 With ``--memory-budget``, an engine that no plan of fits the budget still gets its table, without
 the "optimal within budget" row, and then one line ``explicit: no bracketing fits ...`` (or
@@ -31,6 +38,14 @@ gets a row for the time-optimal plan, ``optimal time`` (``objective="time"``; wi
 prints it and saves it, by default to ``results/profiles/<device>.json``; a file it replaces
 that is unreadable or from another device or version is kept aside (``<name>.replaced-<date>``).
 
+Widths and results are exact integers of any size. Planning the optimal plan is a cubic dynamic
+program in the number of layers L: a planning step expected to take more than a second prints one
+line ``jacobench: note: ...`` on stderr (with its estimate) before it starts, and a step expected
+to take longer than ``--time-limit`` seconds (default 60; 0 for no limit) is not run: its rows
+are left out and one line ``explicit: optimal not planned: ...`` (or ``matrix-free: ...``) says
+why, so that ``jacobench plan`` answers for chains of any length (forward and reverse are linear
+in L).
+
 With ``--json`` it prints the same as one JSON object whose keys are stable:
 
 .. code-block:: text
@@ -42,8 +57,12 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "memory_budget_bytes": null | int,  # --memory-budget, parsed
       "explicit": null | [ROW, ...],      # null when not asked for
       "explicit_error": null | str,       # why nothing fits the budget; then no budget ROW
+      "explicit_skipped": null | str,     # why the optimal rows were not planned (--time-limit)
       "matrix_free": null | [ROW, ...],   # null when not asked for
       "matrix_free_error": null | str,    # the same for the matrix-free engine
+      "matrix_free_skipped": null | str,
+      "hessian": null | [SECOND, ...],    # null unless --hessian
+      "hessian_error": null | str,        # why no Hessian plan fits the budget
       "profile": null | {"device": str, "date": str, "path": str}  # --profile, when given
     }
 
@@ -54,11 +73,23 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "peak_memory_elements": int,
       "peak_memory_bytes": int,           # peak_memory_elements * itemsize
       "peak_memory_human": str,           # e.g. "7.63 MiB"
-      "speedup_vs_forward": float | null, # forward's multiply-adds over this row's
-      "speedup_vs_reverse": float | null, # (null only if not finite)
+      "speedup_vs_forward": float | null, # forward's multiply-adds over this row's (null if
+      "speedup_vs_reverse": float | null, # it is no finite float: over ~1.8e308, or x / 0)
       "formula": str,                     # the plan, e.g. "(J4 J3) (J2 J1)", "jvp(J2 J1)"
       "fits_budget": bool | null,         # null without a budget
       "predicted_seconds": float | null   # null without --profile
+    }
+
+    SECOND = {
+      "kind": "hvp" | "hessian",          # one Hessian-vector product, or the Hessian
+      "strategy": str,                    # the mode or strategy, or "optimal_within_budget"
+      "macs": int,
+      "peak_memory_elements": int,
+      "peak_memory_bytes": int,
+      "peak_memory_human": str,
+      "speedup_vs_jax_hessian": float | null,  # null for an HVP
+      "formula": str,                     # e.g. "jvp(grad(f), v)", "hess(J2 J1, seed=hess(J3))"
+      "fits_budget": bool | null
     }
 
 Bad input (widths that are not positive integers, fewer than two widths, a malformed budget, an
@@ -82,16 +113,22 @@ import argparse
 import importlib
 import json
 import math
+import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
 
-from ._core import PlanSummary
-from .errors import JacobenchError
+from ._core import PlanSummary, duration_text
+from ._text import any_int_digits, int_text, ratio_text
+from .errors import JacobenchError, SlowPlanningWarning
 from .explicit import plan
+from .explicit.search import planning_seconds as explicit_seconds
 from .matrix_free import plan as plan_matrix_free
+from .matrix_free.dynamic import planning_seconds as matrix_free_seconds
+from .second_order.table import format_hessian, hessian_section
 from .units import format_bytes, parse_bytes, resolve_dtype
 
 __all__ = ["main", "plan_rows"]
@@ -170,35 +207,66 @@ def _finite(x: float) -> float | None:
 ENGINES: dict[str, EnginePlanner] = {"explicit": plan, "matrix_free": plan_matrix_free}
 """The engines ``jacobench plan`` shows, by their ``--json`` key, in this order."""
 
+ESTIMATES: dict[str, Callable[[tuple[int, ...], bool], float]] = {
+    "explicit": explicit_seconds,
+    "matrix_free": matrix_free_seconds,
+}
+"""Each engine's estimate of the seconds its optimal planning takes (budgeted or not)."""
+
+TIME_LIMIT = 60.0
+"""The default ``--time-limit``: planning steps expected to take longer are not run."""
+
 
 def _section(
-    planner: EnginePlanner,
+    engine: str,
     widths: tuple[int, ...],
     dtype: np.dtype[Any],
     budget: int | None,
+    time_limit: float = 0.0,
     profile: Any = None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows of one engine, and why nothing fits the budget (None if a plan fits or no budget).
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """Rows of one engine, why nothing fits the budget, and why a step was skipped (or None).
 
     The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it;
-    with a profile, then the time-optimal plan (and the time-optimal plan within the budget).
+    optimal (and the budget row) only if its estimate is within ``time_limit`` (0: no limit).
+    With a profile, then the time-optimal plan (and the time-optimal plan within the budget).
     """
-    plans: list[tuple[str, PlanSummary]] = [(name, planner(widths, name)) for name in STRATEGY_ROWS]
-    timed = {} if profile is None else {"objective": "time", "profile": profile}
+    planner = ENGINES[engine]
+    names = list(STRATEGY_ROWS)
+    skipped = _over_limit(engine, widths, False, time_limit)
+    if skipped is not None:
+        names.remove("optimal")
+    plans: list[tuple[str, PlanSummary]] = [(name, planner(widths, name)) for name in names]
     error = None
-    if budget is not None:
+    if budget is not None and skipped is None:
+        skipped = _over_limit(engine, widths, True, time_limit)
         try:
-            within = planner(widths, "optimal", memory_budget=budget, dtype=dtype)
+            if skipped is None:
+                within = planner(widths, "optimal", memory_budget=budget, dtype=dtype)
+                plans.append(("optimal_within_budget", within))
         except JacobenchError as err:  # widths, dtype and budget are valid: nothing fits
             error = str(err)
-        else:
-            plans.append(("optimal_within_budget", within))
-    if timed:
-        plans.append(("optimal_time", planner(widths, "optimal", dtype=dtype, **timed)))
+    if profile is not None and skipped is None:
+        timed = {"objective": "time", "profile": profile, "dtype": dtype}
+        plans.append(("optimal_time", planner(widths, "optimal", **timed)))
         if budget is not None and error is None:
-            fastest = planner(widths, "optimal", memory_budget=budget, dtype=dtype, **timed)
+            fastest = planner(widths, "optimal", memory_budget=budget, **timed)
             plans.append(("optimal_time_within_budget", fastest))
-    return plan_rows(plans, dtype, budget, profile), error
+    return plan_rows(plans, dtype, budget, profile), error, skipped
+
+
+def _over_limit(
+    engine: str, widths: tuple[int, ...], budgeted: bool, time_limit: float
+) -> str | None:
+    """Why the (budgeted) optimal planning is not run, or None if it is within the limit."""
+    seconds = ESTIMATES[engine](widths, budgeted)
+    if not time_limit or seconds <= time_limit:
+        return None
+    what = "optimal within budget" if budgeted else "optimal"
+    return (
+        f"{what} not planned: expected to take about {duration_text(seconds)} for "
+        f"{int_text(len(widths) - 1)} layers, over --time-limit {time_limit:g} s"
+    )
 
 
 def _plan_report(
@@ -206,6 +274,7 @@ def _plan_report(
     dtype: np.dtype[Any],
     budget: int | None,
     engines: str,
+    time_limit: float = 0.0,
     profile: Any = None,
     profile_path: str | None = None,
 ) -> dict[str, Any]:
@@ -215,17 +284,21 @@ def _plan_report(
         "dtype": dtype.name,
         "itemsize": dtype.itemsize,
         "memory_budget_bytes": budget,
-        "explicit": None,
-        "explicit_error": None,
-        "matrix_free": None,
-        "matrix_free_error": None,
-        "profile": None,
     }
+    for key in ENGINES:
+        report.update({key: None, f"{key}_error": None, f"{key}_skipped": None})
+    report.update({"hessian": None, "hessian_error": None, "profile": None})
     if profile is not None:
         report["profile"] = {"device": profile.device, "date": profile.date, "path": profile_path}
+    if engines == "hessian":
+        report["hessian"], report["hessian_error"] = hessian_section(widths, dtype, budget)
+        if report["hessian_error"]:
+            raise JacobenchError(report["hessian_error"])
+        return report
     asked = list(ENGINES) if engines == "both" else [engines]
     for key in asked:
-        report[key], report[f"{key}_error"] = _section(ENGINES[key], widths, dtype, budget, profile)
+        section = _section(key, widths, dtype, budget, time_limit, profile)
+        report[key], report[f"{key}_error"], report[f"{key}_skipped"] = section
     errors = [report[f"{key}_error"] for key in asked]
     if all(errors):  # every engine asked for has the same complaint: the budget is too small
         raise JacobenchError("; ".join(errors))
@@ -240,7 +313,9 @@ _TITLES = {
 
 def _format_report(report: dict[str, Any]) -> str:
     """The human table for a :func:`_plan_report` object."""
-    widths = "-".join(map(str, report["widths"]))
+    if report["hessian"] is not None:
+        return "\n".join(format_hessian(report))
+    widths = "-".join(int_text(w, grouped=False) for w in report["widths"])
     lines: list[str] = []
     for key, title in _TITLES.items():
         rows = report[key]
@@ -253,7 +328,7 @@ def _format_report(report: dict[str, Any]) -> str:
         )
         if report["memory_budget_bytes"] is not None:
             budget = report["memory_budget_bytes"]
-            lines.append(f"memory budget: {budget:,} bytes ({format_bytes(budget)})")
+            lines.append(f"memory budget: {int_text(budget)} bytes ({format_bytes(budget)})")
         if report["profile"] is not None:
             device, path = report["profile"]["device"], report["profile"]["path"]
             lines.append(f"predicted time: JAX on {device} (profile {path})")
@@ -267,8 +342,9 @@ def _format_report(report: dict[str, Any]) -> str:
         for row in rows:
             if row["strategy"].startswith("optimal"):
                 lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
-        if report[f"{key}_error"] is not None:
-            lines.append(f"{key.replace('_', '-')}: {report[f'{key}_error']}")
+        for note in ("skipped", "error"):
+            if report[f"{key}_{note}"] is not None:
+                lines.append(f"{key.replace('_', '-')}: {report[f'{key}_{note}']}")
     return "\n".join(lines)
 
 
@@ -279,14 +355,15 @@ def _table(rows: list[dict[str, Any]], *, with_fits: bool, with_time: bool = Fal
     if with_time:
         header.append("predicted time")
     cells = [header]
+    base = {row["strategy"]: row["macs"] for row in rows}  # forward and reverse are always there
     for row in rows:
         line = [
             row["strategy"].replace("_", " "),
-            f"{row['macs']:,}",
-            f"{row['peak_memory_bytes']:,}",
+            int_text(row["macs"]),
+            int_text(row["peak_memory_bytes"]),
             row["peak_memory_human"],
-            _speedup(row["speedup_vs_forward"]),
-            _speedup(row["speedup_vs_reverse"]),
+            _speedup(base["forward"], row["macs"]),
+            _speedup(base["reverse"], row["macs"]),
         ]
         if with_fits:
             line.append("yes" if row["fits_budget"] else "no")
@@ -311,23 +388,38 @@ def _seconds(x: float) -> str:
     return f"{x * 1e9:.3g} ns"
 
 
-def _speedup(x: float | None) -> str:
-    """Three significant digits, without exponents: ``0.1x``, ``10x``, ``1,234x``."""
-    if x is None:
-        return "inf"
-    return f"{x:.3g}x" if x < 1000 else f"{x:,.0f}x"
+def _speedup(num: int, den: int) -> str:
+    """``num / den`` to three significant digits, without exponents: ``0.1x``, ``10x``, ``1,234x``.
+
+    Exact at any size (``1e+310x`` is written out in full).
+
+    Example:
+        >>> _speedup(1, 10), _speedup(75000, 7500), _speedup(12344, 10), _speedup(1, 0)
+        ('0.1x', '10x', '1,234x', 'infx')
+    """
+    if den and num >= 1000 * den:
+        return f"{ratio_text(num, den, ',.0f')}x"
+    return f"{ratio_text(num, den)}x"
+
+
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 
 
 def _parse_widths(tokens: Sequence[str]) -> tuple[int, ...]:
     expected = "widths are positive integers d_0 d_1 ... d_L"
     widths = []
     for i, token in enumerate(tokens):
-        try:
+        if not _INTEGER.fullmatch(token):
+            raise JacobenchError(
+                f"width d_{i} = {token!r} is not an integer; {expected}"
+                if len(token) <= 60
+                else f"width d_{i} = {token[:20]!r}... ({len(token)} characters) is not an "
+                f"integer; {expected}"
+            )
+        with any_int_digits():  # integers of any size: Python stops at 4,300 digits
             value = int(token)
-        except ValueError:
-            raise JacobenchError(f"width d_{i} = {token!r} is not an integer; {expected}") from None
         if value <= 0:
-            raise JacobenchError(f"width d_{i} = {value} is not positive; {expected}")
+            raise JacobenchError(f"width d_{i} = {int_text(value)} is not positive; {expected}")
         widths.append(value)
     if len(widths) < 2:
         raise JacobenchError(
@@ -341,12 +433,19 @@ def _run_plan(args: argparse.Namespace) -> int:
     widths = _parse_widths(args.widths)
     dtype = resolve_dtype(args.dtype)
     budget = None if args.memory_budget is None else parse_bytes(args.memory_budget)
+    time_limit = args.time_limit
+    if not math.isfinite(time_limit) or time_limit < 0:
+        raise JacobenchError(
+            f"--time-limit {time_limit:g} is not a number of seconds >= 0 (0 for no limit)"
+        )
     profile, path = _profile(args.profile, dtype.name)
-    report = _plan_report(widths, dtype, budget, args.engines, profile, path)
+    report = _plan_report(widths, dtype, budget, args.engines, time_limit, profile, path)
     if args.json:
-        print(json.dumps(report, indent=2, allow_nan=False))
+        with any_int_digits():  # json writes ints with str(): no digit limit here
+            text = json.dumps(report, indent=2, allow_nan=False)
     else:
-        print(_format_report(report))
+        text = _format_report(report)
+    print(text)
     return 0
 
 
@@ -439,6 +538,14 @@ def _build_parser() -> _Parser:
     )
     p.add_argument("--json", action="store_true", help="print JSON (keys in jacobench.cli)")
     p.add_argument(
+        "--time-limit",
+        type=float,
+        default=TIME_LIMIT,
+        metavar="SECONDS",
+        help="do not run a planning step expected to take longer (default: "
+        f"{TIME_LIMIT:g}; 0 for no limit); steps expected to take over a second say so first",
+    )
+    p.add_argument(
         "--profile",
         metavar="auto|PATH",
         help="add predicted seconds and the time-optimal plan, for the device of this profile "
@@ -458,6 +565,14 @@ def _build_parser() -> _Parser:
         action="store_const",
         const="matrix_free",
         help="the matrix-free engine only (default: both)",
+    )
+    engines.add_argument(
+        "--hessian",
+        dest="engines",
+        action="store_const",
+        const="hessian",
+        help="second order instead: Hessian-vector products and Hessians of a chain whose last "
+        "width is 1",
     )
     p.set_defaults(engines="both", run=_run_plan)
     c = commands.add_parser(
@@ -507,9 +622,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args[:1] and args[0] in FORWARDED:
             return _run_forwarded(args[0], args[1:])
         namespace = _build_parser().parse_args(args)
-        status: int = namespace.run(namespace)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SlowPlanningWarning)
+            warnings.showwarning = _notes(warnings.showwarning)
+            status: int = namespace.run(namespace)
         return status
     except JacobenchError as err:
         message = " ".join(str(err).split())  # always one line
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _notes(show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that writes slow-planning notes as one line on stderr."""
+
+    def note(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, SlowPlanningWarning):
+            print(f"{PROG}: note: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return note

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._text import int_text, show
 from .errors import JacobenchError
 
 __all__ = ["format_bytes", "itemsize", "parse_bytes", "resolve_dtype"]
@@ -77,21 +78,21 @@ def parse_bytes(value: int | str) -> int:
     """
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         if value < 0:
-            raise JacobenchError(f"memory size {value!r} is negative; expected {_ACCEPTED}")
+            raise JacobenchError(f"memory size {show(value)} is negative; expected {_ACCEPTED}")
         return int(value)
     if not isinstance(value, str):
         raise JacobenchError(
-            f"memory size {value!r} is of type {type(value).__name__}; expected {_ACCEPTED}"
+            f"memory size {show(value)} is of type {type(value).__name__}; expected {_ACCEPTED}"
         )
     match = _PATTERN.fullmatch(value)
     scale = _UNITS.get(match.group(2).lower()) if match else None
     if match is None or scale is None:
-        raise JacobenchError(f"memory size {value!r} is not understood; expected {_ACCEPTED}")
+        raise JacobenchError(f"memory size {show(value)} is not understood; expected {_ACCEPTED}")
     try:
         number = Fraction(Decimal(match.group(1)))
     except InvalidOperation:  # pragma: no cover - the pattern only lets decimals through
         raise JacobenchError(
-            f"memory size {value!r} is not understood; expected {_ACCEPTED}"
+            f"memory size {show(value)} is not understood; expected {_ACCEPTED}"
         ) from None
     return math.floor(number * scale)
 
@@ -119,7 +120,7 @@ def format_bytes(n_bytes: int, *, round_up: bool = False) -> str:
     hundredths = Fraction(n_bytes * 100, 1024**power)
     rounded = math.ceil(hundredths) if round_up else round(hundredths)
     whole, frac = divmod(rounded, 100)
-    text = f"{whole}.{frac:02d}".rstrip("0").rstrip(".")
+    text = f"{int_text(whole, grouped=False)}.{frac:02d}".rstrip("0").rstrip(".")
     return f"{text} {_BINARY[power]}"
 
 
@@ -144,7 +145,7 @@ def resolve_dtype(dtype: object) -> np.dtype[Any]:
             resolved = np.dtype(dtype)  # type: ignore[call-overload]
     if resolved is None or (resolved.kind not in "biufc" and resolved.name not in _ML_DTYPES):
         raise JacobenchError(
-            f"unknown dtype {dtype!r}; expected a numeric dtype name such as "
+            f"unknown dtype {show(dtype)}; expected a numeric dtype name such as "
             "'float16', 'bfloat16', 'float32', 'float64' or 'complex64'"
         )
     return resolved

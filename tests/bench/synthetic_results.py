@@ -26,6 +26,7 @@ RUN_ID = "20261127T001500Z-test"
 OPTIMAL_TIME_FACTOR = 1.04
 
 COLUMNS = list(tidy.COLUMNS)  # the CSV's schema, in order
+HESSIAN_COLUMNS = ["kind", "model_gradient_macs", "model_jax_hessian_macs", "mem_activations_bytes"]
 
 ENGINES = [("explicit", "numpy"), ("explicit", "jax"), ("matrix_free", "jax")]
 PROFILES = {
@@ -40,6 +41,11 @@ CROSS_ENDS = (4, 16, 64, 256)  # d_0, d_L grid: d_0/d_L from 1/64 to 64
 CROSS_WIDTH = 64
 DEPTHS = (1, 2, 4, 8, 16)
 DEPTH_WIDTH = 96
+HESSIAN_CHAINS = {
+    ("hessian-depth", "scalar", f"L={L}"): (16,) + (64,) * (L - 1) + (1,) for L in (2, 4, 8)
+}
+HESSIAN_CHAINS[("hessian-narrow", "narrow-near-input", "w=64,k=4")] = (64, 64, 4, 64, 64, 64, 1)
+MAX_MACS = 10**7  # the synthetic grid's cap: fwd-over-fwd on the narrow chain is skipped
 
 
 def _matrix_free_macs(widths: tuple[int, ...]) -> tuple[int, int]:
@@ -108,6 +114,64 @@ def _rows_for(engine: str, backend: str, sweep: str, profile: str, scale: str, w
     return out
 
 
+def _hessian_rows(rng) -> list[dict]:
+    """Engine ``hessian``: every HVP mode and Hessian strategy on a few scalar chains."""
+    out = []
+    for (sweep, profile, scale), widths in HESSIAN_CHAINS.items():
+        cases = [("hvp", m) for m in jb.second_order.HVP_STRATEGIES]
+        cases += [("hessian", s) for s in jb.second_order.STRATEGIES]
+        for kind, name in cases:
+            p = jb.plan_hvp(widths, name) if kind == "hvp" else jb.plan_hessian(widths, name)
+            t = C * p.macs**SLOPE * math.exp(rng.normal(0.0, NOISE))
+            mem = p.memory_bytes("float32")
+            row = {
+                "run_id": RUN_ID,
+                "engine": "hessian",
+                "backend": "jax",
+                "device": "cpu",
+                "dtype": "float32",
+                "sweep": sweep,
+                "profile": profile,
+                "scale": scale,
+                "widths": "-".join(map(str, widths)),
+                "depth": len(widths) - 1,
+                "d_0": widths[0],
+                "d_L": 1,
+                "strategy": f"hvp:{name}" if kind == "hvp" else name,
+                "plan_formula": p.formula,
+                "model_macs": p.macs,
+                "xla_flops": 2.04 * p.macs,
+                "time_median_s": t,
+                "time_min_s": 0.95 * t,
+                "time_iqr_s": 0.03 * t,
+                "rounds": 20,
+                "unstable": False,
+                "compile_s": 0.2,
+                "mem_model_bytes": mem,
+                "mem_measured_bytes": mem * (1.0 + abs(rng.normal(0.0, 0.05))),
+                "mem_source": "xla_memory_analysis",
+                "max_abs_error": 1e-6,
+                "status": "ok",
+                "skip_reason": "",
+                "kind": kind,
+                "model_gradient_macs": jb.plan_hvp(widths).gradient_macs,
+                "model_jax_hessian_macs": jb.plan_hessian(widths, "jax.hessian").macs,
+                "mem_activations_bytes": 4 * sum(widths),
+            }
+            if p.macs > MAX_MACS:
+                row.update(
+                    status="skipped",
+                    skip_reason=f"model multiply-adds {p.macs:,} exceed the grid's cap "
+                    f"{MAX_MACS:,}",
+                    time_median_s="nan",
+                    time_min_s="nan",
+                    time_iqr_s="nan",
+                    mem_measured_bytes="nan",
+                )
+            out.append(row)
+    return out
+
+
 def write_synthetic(directory: Path, *, seed: int = 0, sidecar: bool = True) -> Path:
     """Write ``directory/latest.csv`` (and the run's sidecar JSON); return the CSV's path."""
     rng = np.random.default_rng(seed)
@@ -139,10 +203,11 @@ def write_synthetic(directory: Path, *, seed: int = 0, sidecar: bool = True) -> 
         mem_measured_bytes="nan",
         mem_source="",
     )
+    rows += _hessian_rows(rng)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "latest.csv"
     with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS + HESSIAN_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     if sidecar:

@@ -220,3 +220,46 @@ def test_a_stopped_run_leaves_earlier_results_intact(tmp_path, same_jacobench):
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.csv"]
     assert (tmp_path / "latest.csv").read_text() == "earlier results\n"
+
+
+@pytest.fixture(scope="module")
+def hessian_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("hessian")
+    status, written = harness.run(
+        grid_name="tiny",
+        engines=["hessian"],
+        results_dir=results,
+        plots=False,
+        pytest_args=["-q", "-p", "no:randomly"],
+    )
+    return status, pd.read_csv(written["latest"])
+
+
+def test_second_order_rows_are_checked_timed_costed_and_capped(hessian_run):
+    import jacobench as jb
+    from jacobench.bench import grid
+
+    status, frame = hessian_run
+    assert status == 0 and set(frame["engine"]) == {"hessian"}
+    chains = {"-".join(map(str, c.widths)) for c in grid.hessian_configs("tiny")}
+    assert set(frame["widths"]) == chains
+    names = {f"hvp:{m}" for m in jb.second_order.HVP_STRATEGIES} | set(jb.second_order.STRATEGIES)
+    ok = frame[frame["status"] == "ok"]
+    for widths in chains:
+        assert set(frame.loc[frame["widths"] == widths, "strategy"]) == names
+    assert (ok["time_median_s"] > 0).all() and (ok["max_abs_error"] < 1e-4).all()
+    assert set(ok["mem_source"]) == {"xla_memory_analysis"} and (ok["compile_s"] > 0).all()
+    assert set(ok["kind"]) == {"hvp", "hessian"}
+    for _, row in ok.iterrows():
+        widths = tuple(int(w) for w in row["widths"].split("-"))
+        name = row["strategy"].removeprefix("hvp:")
+        plan = jb.plan_hvp(widths, name) if row["kind"] == "hvp" else jb.plan_hessian(widths, name)
+        assert (row["model_macs"], row["plan_formula"]) == (plan.macs, plan.formula)
+        assert row["model_jax_hessian_macs"] == jb.plan_hessian(widths, "jax.hessian").macs
+        assert row["mem_activations_bytes"] == 4 * sum(widths)
+    # The tiny grid's cap of 10,000 MACs skips fwd-over-fwd on the narrow chain (19,880), only.
+    skipped = frame[frame["status"] == "skipped"]
+    assert skipped[["widths", "strategy"]].values.tolist() == [["8-8-2-8-8-8-8-1", "fwd-over-fwd"]]
+    assert (
+        "model multiply-adds 19,880 exceed the grid's cap 10,000" in skipped["skip_reason"].iloc[0]
+    )

@@ -61,8 +61,12 @@ def test_all_six_plots_and_the_report_are_written(full_run):
 
 def test_fitted_slope_of_synthetic_data_is_recovered(full_run):
     _, out = full_run
-    assert set(out["fidelity"]) == {"explicit / numpy", "explicit / jax", "matrix_free / jax"}
-    for label, figures in out["fidelity"].items():
+    first = {"explicit / numpy", "explicit / jax", "matrix_free / jax"}
+    assert set(out["fidelity"]) == first | {"hessian / jax"}
+    second = out["fidelity"]["hessian / jax"]  # no forward/reverse rows: no winner figures
+    assert second["slope"] == pytest.approx(SLOPE, abs=0.1) and second["spearman_all"] > 0.95
+    for label in first:
+        figures = out["fidelity"][label]
         assert figures["slope"] == pytest.approx(SLOPE, abs=0.05), label
         assert figures["fit_rows"] >= 20
         assert figures["spearman_all"] > 0.95
@@ -279,6 +283,78 @@ def test_speedups_pair_optimal_with_each_present_baseline():
     assert table.loc["forward", "measured"] == 3.0
     assert table.loc["forward", "predicted"] == 4.0
     assert table.loc["jacrev", "predicted"] == 1.0
+
+
+def test_the_auto_engine_gets_its_own_table():
+    from jacobench.bench.markdown import _auto_md
+
+    rows = [("auto", 2e-3, 100), ("jacfwd", 40e-3, 3000), ("jacrev", 30e-3, 3000)]
+    frame = pd.DataFrame(
+        {
+            "engine": "auto",
+            "backend": "jax",
+            "status": "ok",
+            "profile": "autoencoder-jnp",
+            "library": "jax.numpy",
+            "scale": "8-2-8",
+            "widths": "8-2-8",
+            "plan_formula": "jvp(J2) @ vjp(J1)",
+            "strategy": [r[0] for r in rows],
+            "time_median_s": [r[1] for r in rows],
+            "model_macs": [r[2] for r in rows],
+            "model_forward_macs": 3000,
+            "model_reverse_macs": 3000,
+        }
+    )
+    text = _auto_md(frame, ["engine", "backend"])
+    # measured: the faster of jacfwd (40 ms) and jacrev (30 ms) over auto (2 ms); predicted 30x
+    assert "| 15x | 30x | 0.50 |" in text
+    assert "No rows of the auto engine" in _auto_md(frame[frame["engine"] != "auto"], ["engine"])
+
+
+def test_the_second_order_section_and_plot(full_run):
+    _, out = full_run
+    text = Path(out["report"]).read_text()
+    section = text.split("## Second order: Hessian-vector products and Hessians")[1].split("\n## ")[
+        0
+    ]
+    # 4 chains x 9 rows, less the narrow chain's fwd-over-fwd (over the synthetic cap)
+    assert "35 rows measured (12 Hessian-vector products, 23 Hessians), 1 skipped" in section
+    assert "flops / 2: 1.020 to 1.020" in section  # the synthetic xla_flops are 2.04 x MACs
+    assert (
+        "| hessian-narrow | 64-64-4-64-64-64-1 | `hess(J2 J1, seed=hess(J6 J5 J4 J3))` | 2.58x |"
+        in section
+    )
+    assert "| 16-64-64-64-1 | rev-over-rev |" in section  # an HVP row, memory over activations
+    assert "exceed the grid's cap 10,000,000" in text  # the skipped row, with its reason
+    assert "| hessian / jax |" in text  # the fidelity table has the engine's own panel
+    png = Path(out["plots"]["hessian_depth.png"]).read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 20_000
+
+
+def test_optimal_slower_than_jax_hessian_is_flagged():
+    from jacobench.bench.markdown_hessian import hessian_section
+
+    frame = pd.DataFrame(
+        {
+            "engine": "hessian",
+            "status": "ok",
+            "sweep": "hessian-width",
+            "scale": "w=8",
+            "widths": "8-8-1",
+            "strategy": ["optimal", "jax.hessian"],
+            "plan_formula": ["hess(J2 J1)", "jvp(grad(f), I)"],
+            "model_macs": [100, 100],
+            "time_median_s": [2.0, 1.0],
+            "time_min_s": [2.0, 1.0],
+            "xla_flops": [200.0, 200.0],
+            "mem_model_bytes": [1, 1],
+            "mem_measured_bytes": [1.0, 1.0],
+        }
+    )
+    text = hessian_section(frame)
+    assert "| hessian-width | 8-8-1 | `hess(J2 J1)` | 1x | 0.5x | 0.5x | 0.50 | **no** |" in text
+    assert "more than 1.1x slower than `jax.hessian` somewhere" in text
 
 
 # --- the time model ----------------------------------------------------------------------------

@@ -63,6 +63,8 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITES = {
     "explicit": "bench_grid_explicit.py",
     "matrix_free": "bench_grid_matrix_free.py",
+    "auto": "bench_functions.py",
+    "hessian": "bench_grid_hessian.py",
 }
 """The suite of each engine, in :data:`SUITES_DIR`."""
 

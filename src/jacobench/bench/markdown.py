@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .markdown_hessian import hessian_section
 from .plots.common import (
     FIT_MIN_MACS,
     SPEARMAN_MIN_MACS,
@@ -58,6 +59,9 @@ CAPTIONS = {
     "model's predicted ratio.",
     "winner_map.png": "Cheapest strategy by the model and fastest measured, over the (d_0, d_L) "
     "grid.",
+    "hessian_depth.png": "Second order against depth (engine hessian): time and peak memory of "
+    "the HVP modes (top) and the Hessian strategies (bottom); memory measured solid, model "
+    "dashed, one and two copies of the activations dotted.",
     "time_model.png": "Measured against predicted seconds (the time model, from the device "
     "profile's micro-benchmarks), log-log, with y = x and the ±30 % band.",
 }
@@ -337,6 +341,58 @@ def _plans_md(df: pd.DataFrame) -> str:
     return _table(headers, rows)
 
 
+def _auto_md(df: pd.DataFrame, cols: Sequence[str]) -> str:
+    """The ``auto`` engine's models: jacobench.jacobian(f, x) beside jax.jacfwd and jax.jacrev."""
+    auto = df[(df["engine"] == "auto") & (df["status"] == "ok")]
+    if auto.empty:
+        return "No rows of the auto engine (`jacobench bench --engine auto`)."
+    rows = []
+    keys = [*cols, "profile", "scale"]
+    for key, group in auto.groupby(keys, sort=False, dropna=False):
+        t = dict(zip(group["strategy"], group["time_median_s"], strict=False))
+        if not {"auto", "jacfwd", "jacrev"} <= set(t):
+            continue
+        mine = group[group["strategy"] == "auto"].iloc[0]
+        best = min(t["jacfwd"], t["jacrev"])
+        measured = best / t["auto"]
+        predicted = min(mine["model_forward_macs"], mine["model_reverse_macs"]) / mine["model_macs"]
+        rows.append(
+            [
+                panel_label(tuple(key[: len(cols)])),
+                mine["profile"],
+                mine.get("library", ""),
+                mine["widths"],
+                f"`{mine['plan_formula']}`",
+                format_seconds(t["auto"]),
+                format_seconds(t["jacfwd"]),
+                format_seconds(t["jacrev"]),
+                f"{measured:.3g}x",
+                f"{predicted:.3g}x",
+                f"{measured / predicted:.2f}",
+            ]
+        )
+    if not rows:
+        return "No model with all of auto, jacfwd and jacrev measured."
+    headers = [
+        "engine / backend",
+        "model",
+        "library",
+        "discovered widths",
+        "plan",
+        "auto",
+        "jax.jacfwd",
+        "jax.jacrev",
+        "measured",
+        "predicted",
+        "measured / predicted",
+    ]
+    return _table(headers, rows) + (
+        "\n\nmeasured = the faster of jax.jacfwd and jax.jacrev over auto (jacobench.jacobian "
+        "on the plain function); predicted = their MAC ratio, with the per-segment costs counted "
+        "from the jaxpr."
+    )
+
+
 def _unstable_md(df: pd.DataFrame, cols: Sequence[str]) -> str:
     bad = df[df["unstable"] & (df["status"] == "ok")]
     if bad.empty:
@@ -415,6 +471,10 @@ def render(
         _speedups_md(speedup_table, cols),
         "## Optimal plan per profile",
         _plans_md(df),
+        "## Any function: the auto engine's models",
+        _auto_md(df, cols),
+        "## Second order: Hessian-vector products and Hessians",
+        hessian_section(df),
         "## Plots",
         plots,
         "## Unstable rows",

@@ -1,4 +1,4 @@
-"""Turn a results CSV into six PNG plots and a Markdown report; never times anything.
+"""Turn a results CSV into seven PNG plots and a Markdown report; never times anything.
 
 Reads only the CSV the benchmark harness writes (default ``results/latest.csv``) and, when it is
 there, the run's sidecar JSON next to it (``<run_id>.json``) for the environment section. Writes
@@ -58,9 +58,10 @@ PLOT_FILES = (
     "memory_depth.png",
     "speedup.png",
     "winner_map.png",
+    "hessian_depth.png",
     "time_model.png",
 )
-"""The six PNG files written to the plots directory."""
+"""The seven PNG files written to the plots directory."""
 
 _DPI = 110
 
@@ -177,7 +178,7 @@ def make_report(
     plots_dir: str | os.PathLike[str] = "plots",
     report_path: str | os.PathLike[str] = "results/REPORT.md",
 ) -> dict[str, Any]:
-    """Draw the six plots and write the Markdown report for one results CSV.
+    """Draw the seven plots and write the Markdown report for one results CSV.
 
     Args:
         csv_path: The harness's CSV.
@@ -219,6 +220,7 @@ def make_report(
         "memory_depth.png": lambda: P.memory_depth_figure(df, cols),
         "speedup.png": lambda: P.speedup_figure(speedup_table, cols),
         "winner_map.png": lambda: P.winner_map_figure(P.winners(df, cols), cols),
+        "hessian_depth.png": lambda: P.hessian_depth_figure(df, cols),
         "time_model.png": lambda: P.time_model_figure(df, cols),
     }
     plot_paths = {name: Path(plots_dir) / name for name in PLOT_FILES}

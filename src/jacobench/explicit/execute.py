@@ -8,11 +8,12 @@ the plan's ``peak_elements``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 import numpy as np
 
+from .._text import show
 from ..errors import JacobenchError
 from .model import Span, Tree
 from .planner import Plan, plan
@@ -36,8 +37,9 @@ def multiply(jacobians: Sequence[Any], strategy: Plan | str | Tree = "optimal") 
         The ``(d_L, d_0)`` product.
 
     Raises:
-        JacobenchError: If a Jacobian is not two-dimensional, the shapes do not chain, or they
-            disagree with the plan's widths.
+        JacobenchError: If ``jacobians`` is not a list, a Jacobian is not a two-dimensional
+            numeric array (ragged nested lists and strings are refused), the shapes do not
+            chain, or they disagree with the plan's widths.
 
     Example:
         >>> import numpy as np
@@ -45,6 +47,11 @@ def multiply(jacobians: Sequence[Any], strategy: Plan | str | Tree = "optimal") 
         >>> multiply([j1, j2], "forward")[0]
         array([8., 8., 8.])
     """
+    if isinstance(jacobians, str | bytes | Mapping | Set) or not hasattr(jacobians, "__iter__"):
+        raise JacobenchError(
+            f"jacobians is {show(jacobians)} of type {type(jacobians).__name__}, expected a list "
+            "[J_1, ..., J_L] of matrices"
+        )
     mats = [_as_matrix(j, i) for i, j in enumerate(jacobians)]
     if not mats:
         raise JacobenchError("jacobians is empty, expected [J_1, ..., J_L] with L >= 1")
@@ -53,8 +60,26 @@ def multiply(jacobians: Sequence[Any], strategy: Plan | str | Tree = "optimal") 
     return _run(mats, chosen)
 
 
+_NUMERIC_KINDS = frozenset("biufc")
+_ML_FLOATS = ("bfloat16", "float8")  # ml_dtypes' floats, of numpy kind "V"
+
+
 def _as_matrix(j: Any, index: int) -> Any:
-    arr = j if hasattr(j, "shape") and hasattr(j, "ndim") else np.asarray(j)
+    if hasattr(j, "shape") and hasattr(j, "ndim") and hasattr(j, "dtype"):
+        arr = j
+    else:
+        try:
+            arr = np.asarray(j)
+        except (TypeError, ValueError) as err:  # e.g. a ragged nested list
+            raise JacobenchError(
+                f"jacobians[{index}] = {show(j)} is not a matrix: {err}; expected a rank-2 "
+                f"array (d_{index + 1}, d_{index})"
+            ) from None
+    dtype = np.dtype(arr.dtype)
+    if dtype.kind not in _NUMERIC_KINDS and not dtype.name.startswith(_ML_FLOATS):
+        raise JacobenchError(
+            f"jacobians[{index}] has dtype {dtype}, expected a numeric array (float, complex, int)"
+        )
     if arr.ndim != 2:
         raise JacobenchError(
             f"jacobians[{index}] has shape {tuple(arr.shape)} (rank {arr.ndim}), "

@@ -41,11 +41,11 @@ from __future__ import annotations
 
 import numbers
 import operator
-from collections.abc import Iterator, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeAlias
 
 from .._core import check_layers, lower_peak_first, validate_widths
+from .._text import show
 from ..errors import JacobenchError
 
 __all__ = [
@@ -63,6 +63,9 @@ __all__ = [
     "reverse_macs",
     "reverse_tree",
     "schedule",
+    "tree_from_key",
+    "tree_key",
+    "tree_repr",
     "trees",
     "validate_tree",
 ]
@@ -202,6 +205,9 @@ def _brackets(lo: int, hi: int) -> Iterator[Tree]:
 def validate_tree(tree: object, n_layers: int) -> Tree:
     """Check that ``tree`` brackets the layers ``n_layers .. 1`` in product order.
 
+    The walk is iterative (trees may be thousands of layers deep) and visits each pair once: a
+    pair that contains itself or appears twice is refused rather than walked for ever.
+
     Args:
         tree: A candidate bracketing.
         n_layers: L, the number of layers it must cover.
@@ -210,61 +216,139 @@ def validate_tree(tree: object, n_layers: int) -> Tree:
         The tree, with lists turned into tuples and integer leaves into ``int``.
 
     Raises:
-        JacobenchError: If a node is not a pair, a leaf is not an integer, or the leaves are not
-            exactly ``L, L-1, ..., 1`` from left to right.
+        JacobenchError: If a node is not a pair, a leaf is not an integer, a node contains
+            itself or appears twice, or the leaves are not exactly ``L, L-1, ..., 1`` from left
+            to right.
 
     Example:
         >>> validate_tree([[4, 3], [2, 1]], 4)
         ((4, 3), (2, 1))
+        >>> a = [2, 0]; a[1] = a
+        >>> validate_tree(a, 2)
+        Traceback (most recent call last):
+        ...
+        jacobench.errors.JacobenchError: bracket [2, [2, [2, [2, [2, [2, [...]]]]]]] is not a \
+bracketing of layers 2..1 (expected a nested pair such as (2, 1)): node [2, [2, [2, [2, [2, \
+[2, [...]]]]]]] contains itself (a cycle)
     """
     check_layers(n_layers)
 
     def bad(why: str) -> JacobenchError:
         return JacobenchError(
-            f"bracket {tree!r} is not a bracketing of layers {n_layers}..1 "
+            f"bracket {show(tree)} is not a bracketing of layers {n_layers}..1 "
             f"(expected a nested pair such as {forward_tree(min(n_layers, 3))!r}): {why}"
         )
 
     # Rebuild the tree bottom-up without recursion: chains can be thousands of layers deep.
     built: list[Tree] = []
+    open_nodes: set[int] = set()  # ids of the pairs being rebuilt: meeting one again is a cycle
+    seen: set[int] = set()  # ids of every pair met: a bracketing uses each once
+    leaves: list[int] = []  # left to right
+    expected = list(range(n_layers, 0, -1))
     stack: list[tuple[object, bool]] = [(tree, False)]
     while stack:
         node, ready = stack.pop()
         if isinstance(node, tuple | list):
-            if len(node) != 2:
-                raise bad(f"node {node!r} has {len(node)} entries, expected 2")
             if ready:
+                open_nodes.discard(id(node))
                 right = built.pop()
                 built.append((built.pop(), right))
-            else:
-                stack.extend([(node, True), (node[1], False), (node[0], False)])
+                continue
+            if len(node) != 2:
+                raise bad(f"node {show(node)} has {len(node)} entries, expected 2")
+            if id(node) in open_nodes:
+                raise bad(f"node {show(node)} contains itself (a cycle)")
+            if id(node) in seen:
+                raise bad(f"node {show(node)} appears twice (a shared subtree)")
+            open_nodes.add(id(node))
+            seen.add(id(node))
+            stack.extend([(node, True), (node[1], False), (node[0], False)])
         elif isinstance(node, bool) or not isinstance(node, numbers.Integral):
-            raise bad(f"leaf {node!r} is not a layer index")
+            raise bad(f"leaf {show(node)} is not a layer index")
         else:
-            built.append(operator.index(node))
-    converted = built[0]
-    leaves = _leaves(converted)
-    expected = list(range(n_layers, 0, -1))
+            leaves.append(operator.index(node))
+            built.append(leaves[-1])
     if leaves != expected:
-        raise bad(f"its leaves read {leaves}, expected {expected}")
-    return converted
+        raise bad(f"its leaves read {show(leaves)}, expected {show(expected)}")
+    return built[0]
 
 
-def _leaves(tree: Tree) -> list[int]:
-    out: list[int] = []
+def tree_key(tree: Tree) -> tuple[int, ...]:
+    """A flat, hashable key of a bracketing: its nodes in pre-order, ``0`` for a product.
+
+    Nested tuples thousands deep cannot be compared or hashed safely (CPython recurses), so plans
+    and caches compare these keys instead. :func:`tree_from_key` inverts it.
+
+    Example:
+        >>> tree_key(((4, 3), (2, 1))), tree_key(1)
+        ((0, 0, 4, 3, 0, 2, 1), (1,))
+    """
+    key: list[int] = []
     stack: list[Tree] = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, tuple):
+            key.append(0)
             stack.append(node[1])
             stack.append(node[0])
         else:
-            out.append(node)
-    return out
+            key.append(node)
+    return tuple(key)
 
 
-def format(tree: Tree) -> str:
-    """Write a bracketing the way a person would.
+def tree_from_key(key: Sequence[int]) -> Tree:
+    """The bracketing whose :func:`tree_key` is ``key`` (trusted).
+
+    Example:
+        >>> tree_from_key((0, 0, 4, 3, 0, 2, 1))
+        ((4, 3), (2, 1))
+    """
+    stack: list[Tree] = []
+    for token in reversed(key):
+        if token:
+            stack.append(token)
+        else:
+            left = stack.pop()
+            stack.append((left, stack.pop()))
+    return stack[0]
+
+
+def tree_repr(tree: Tree) -> str:
+    """``repr(tree)``, written without recursion (the built-in fails beyond ~1,000 levels).
+
+    Example:
+        >>> tree_repr((4, (3, (2, 1)))) == repr((4, (3, (2, 1))))
+        True
+    """
+    return _write(tree, str, "(", ", ", ")", ("(", ")"))
+
+
+def _write(
+    tree: Tree, leaf: Callable[[int], str], open_: str, sep: str, close: str, top: tuple[str, str]
+) -> str:
+    """Write a bracketing iteratively: ``open_ left sep right close`` (``top`` at the root)."""
+    parts: list[str] = []
+    stack: list[str | tuple[Tree, bool]] = [(tree, True)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        node, is_top = item
+        if not isinstance(node, tuple):
+            parts.append(leaf(node))
+            continue
+        first, last = top if is_top else (open_, close)
+        stack.extend([last, (node[1], False), sep, (node[0], False), first])
+    return "".join(parts)
+
+
+def format(tree: object) -> str:
+    """Write a bracketing the way a person would (iteratively: trees may be deep).
+
+    Raises:
+        JacobenchError: If ``tree`` is not a bracketing of the layers ``L..1`` for some ``L``
+            (see :func:`validate_tree`).
 
     Example:
         >>> format(((4, 3), (2, 1)))
@@ -272,17 +356,26 @@ def format(tree: Tree) -> str:
         >>> format((4, (3, (2, 1))))
         'J4 (J3 (J2 J1))'
     """
-
-    def fmt(node: Tree, top: bool) -> str:
-        if not isinstance(node, tuple):
-            return f"J{node}"
-        text = f"{fmt(node[0], False)} {fmt(node[1], False)}"
-        return text if top else f"({text})"
-
-    return fmt(tree, True)
+    checked = validate_tree(tree, max(_count_leaves(tree), 1))
+    return _write(checked, lambda leaf: f"J{leaf}", "(", " ", ")", ("", ""))
 
 
-@lru_cache(maxsize=256)
+def _count_leaves(tree: object) -> int:
+    """The non-pair entries of a nested structure, each container walked once (cycles end)."""
+    count = 0
+    seen: set[int] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple | list):
+            if id(node) not in seen:
+                seen.add(id(node))
+                stack.extend(node)
+        else:
+            count += 1
+    return count
+
+
 def analyse(widths: tuple[int, ...], tree: Tree) -> tuple[int, int, tuple[Step, ...]]:
     """MACs, peak memory and the memory-ordered schedule of ``tree`` (trusted inputs)."""
     d = widths

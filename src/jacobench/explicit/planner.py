@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-
 from .._core import (
     PlanStep,
     PlanSummary,
@@ -31,13 +29,12 @@ from .._core import (
     check_objective,
     element_of,
     lookup,
-    lower_peak_first,
     no_fit_error,
-    pareto_front,
     span_label,
     validate_widths,
 )
 from .._core import register as _register
+from .._text import int_text
 from ..errors import JacobenchError
 from .model import (
     Step,
@@ -49,8 +46,12 @@ from .model import (
     forward_tree,
     reverse_macs,
     reverse_tree,
+    tree_from_key,
+    tree_key,
+    tree_repr,
     validate_tree,
 )
+from .search import cheapest, least_peak, tree_within
 
 __all__ = [
     "STRATEGIES",
@@ -112,66 +113,16 @@ def optimal(widths: Sequence[int], max_peak: int | None = None) -> Tree:
     """
     d = validate_widths(widths)
     if max_peak is None:
-        return _cheapest(d)
+        return cheapest(d)
     if isinstance(max_peak, bool) or not isinstance(max_peak, int) or max_peak < 0:
         raise JacobenchError(f"max_peak must be a non-negative int (elements), got {max_peak!r}")
-    tree = _tree_within(d, max_peak)
+    tree = tree_within(d, max_peak)
     if tree is None:
         raise JacobenchError(
-            f"no bracketing of widths {d} fits in {max_peak:,} elements; the least peak memory "
-            f"any bracketing reaches is {min_peak(d):,} elements"
+            f"no bracketing of widths {d} fits in {int_text(max_peak)} elements; the least peak "
+            f"memory any bracketing reaches is {int_text(least_peak(d))} elements"
         )
     return tree
-
-
-def _cheapest(d_tuple: tuple[int, ...], product: ProductCost | None = None) -> Tree:
-    """The matrix-chain dynamic program on trusted widths (see :func:`optimal`).
-
-    ``product`` prices the products instead of ``m * k * n`` (float costs).
-    """
-    n = len(d_tuple) - 1
-    if n == 1:
-        return 1
-    big = max(d_tuple)
-    dtype: type = np.int64 if (n - 1) * big**3 < 2**62 else object
-    if product is not None:
-        dtype = float
-    d: np.ndarray = np.array(d_tuple, dtype=dtype)
-    cost: np.ndarray = np.zeros((n + 2, n + 2), dtype=dtype)
-    split = np.zeros((n + 2, n + 2), dtype=np.int64)
-    for length in range(2, n + 1):
-        lo = np.arange(1, n - length + 2)  # spans lo..hi of this length
-        hi = lo + length - 1
-        ks = lo[:, None] + np.arange(length - 1)[None, :]  # split after k: (lo..k), (k+1..hi)
-        m, k, n_ = d[hi][:, None], d[ks], d[lo - 1][:, None]
-        total = (
-            cost[lo[:, None], ks]
-            + cost[ks + 1, hi[:, None]]
-            + (m * k * n_ if product is None else product(m, k, n_))
-        )
-        best = np.argmin(total, axis=1)
-        rows = np.arange(len(lo))
-        cost[lo, hi] = total[rows, best]
-        split[lo, hi] = ks[rows, best]
-
-    return _build_tree(split, n)
-
-
-def _build_tree(split: np.ndarray, n: int) -> Tree:
-    """Turn the DP's split table into a tree, without recursion (chains may be deep)."""
-    results: dict[tuple[int, int], Tree] = {}
-    stack: list[tuple[int, int, bool]] = [(1, n, False)]
-    while stack:
-        lo, hi, ready = stack.pop()
-        if lo == hi:
-            results[(lo, hi)] = lo
-            continue
-        k = int(split[lo, hi])
-        if ready:
-            results[(lo, hi)] = (results.pop((k + 1, hi)), results.pop((lo, k)))
-            continue
-        stack.extend([(lo, hi, True), (k + 1, hi, False), (lo, k, False)])
-    return results[(1, n)]
 
 
 def min_peak(widths: Sequence[int]) -> int:
@@ -188,57 +139,7 @@ def min_peak(widths: Sequence[int]) -> int:
         >>> min_peak((2, 1, 2, 6))
         16
     """
-    d = validate_widths(widths)
-    n = len(d) - 1
-    best: dict[tuple[int, int], int] = {(i, i): 0 for i in range(1, n + 1)}
-    for length in range(2, n + 1):
-        for lo in range(1, n - length + 2):
-            hi = lo + length - 1
-            out = d[hi] * d[lo - 1]
-            best[lo, hi] = min(
-                lower_peak_first(
-                    best[k + 1, hi],
-                    0 if k + 1 == hi else d[hi] * d[k],
-                    best[lo, k],
-                    0 if lo == k else d[k] * d[lo - 1],
-                    out,
-                )[0]
-                for k in range(lo, hi)
-            )
-    return best[1, n]
-
-
-def _tree_within(
-    d: tuple[int, ...], max_peak: int, product: ProductCost | None = None
-) -> Tree | None:
-    """:func:`optimal` with ``max_peak`` on trusted inputs; None when nothing fits.
-
-    ``product`` prices the products instead of ``m * k * n``.
-    """
-    n = len(d) - 1
-    Point = tuple[float, int, Tree]  # (cost, peak, tree)
-    fronts: dict[tuple[int, int], list[Point]] = {(i, i): [(0, 0, i)] for i in range(1, n + 1)}
-    for length in range(2, n + 1):
-        for lo in range(1, n - length + 2):
-            hi = lo + length - 1
-            out = d[hi] * d[lo - 1]
-            candidates: list[Point] = []
-            if product is not None:  # all the splits' products at once
-                priced = product(d[hi], np.array(d[lo:hi]), d[lo - 1])
-            for k in range(lo, hi):
-                held_l = 0 if k + 1 == hi else d[hi] * d[k]
-                held_r = 0 if lo == k else d[k] * d[lo - 1]
-                if held_l + held_r + out > max_peak:
-                    continue
-                mult = d[hi] * d[k] * d[lo - 1] if product is None else float(priced[k - lo])
-                for macs_r, peak_r, tree_r in fronts[lo, k]:
-                    for macs_l, peak_l, tree_l in fronts[k + 1, hi]:
-                        peak, _ = lower_peak_first(peak_l, held_l, peak_r, held_r, out)
-                        if peak <= max_peak:
-                            candidates.append((macs_l + macs_r + mult, peak, (tree_l, tree_r)))
-            fronts[lo, hi] = pareto_front(candidates, key=lambda p: (p[0], 0, p[1]))
-    root = fronts[1, n]
-    return root[0][2] if root else None
+    return least_peak(validate_widths(widths))
 
 
 def _forward_bracketing(widths: tuple[int, ...]) -> Tree:
@@ -288,7 +189,7 @@ def get_strategy(name: str) -> Planner:
     return lookup(STRATEGIES, name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Plan(PlanSummary):
     """How to evaluate one explicit Jacobian chain, and what it costs.
 
@@ -336,10 +237,37 @@ class Plan(PlanSummary):
     budget_elements: int | None = None
     objective: str = "macs"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_key", tree_key(self.tree))
+
+    def _identity(self) -> tuple[object, ...]:
+        key: tuple[int, ...] = self.__dict__["_key"]
+        return (
+            self.widths,
+            self.strategy,
+            key,
+            self.macs,
+            self.peak_elements,
+            self.budget_elements,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Plans are equal when their fields are; trees compare by their flat keys."""
+        if not isinstance(other, Plan) or type(other) is not type(self):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
     @property
     def formula(self) -> str:
         """The bracketing as a person writes it, e.g. ``(J4 J3) (J2 J1)``."""
         return format(self.tree)
+
+    def tree_repr(self) -> str:
+        """``repr(self.tree)``, written without recursion."""
+        return tree_repr(self.tree)
 
     @property
     def steps(self) -> tuple[PlanStep, ...]:
@@ -350,14 +278,20 @@ class Plan(PlanSummary):
 def _plan_steps(d: tuple[int, ...], schedule: tuple[Step, ...]) -> tuple[PlanStep, ...]:
     """Replay ``schedule``: each product holds its operands, its result and every other result."""
     held: dict[tuple[int, int], int] = {}
+    total = 0  # elements in held
     rows = []
     for (lo_l, hi_l), (lo_r, hi_r) in schedule:
         size_l = held.pop((lo_l, hi_l), 0)
         size_r = held.pop((lo_r, hi_r), 0)
         out = d[hi_l] * d[lo_r - 1]
-        alive = sum(held.values()) + size_l + size_r + out
+        total -= size_l + size_r
+        alive = total + size_l + size_r + out
         held[(lo_r, hi_l)] = out
-        shapes = f"{d[hi_l]}x{d[lo_l - 1]} @ {d[hi_r]}x{d[lo_r - 1]}"
+        total += out
+        shapes = " @ ".join(
+            f"{int_text(d[hi], grouped=False)}x{int_text(d[lo - 1], grouped=False)}"
+            for lo, hi in ((lo_l, hi_l), (lo_r, hi_r))
+        )
         action = (
             f"{span_label(lo_r, hi_l)} = {span_label(lo_l, hi_l)} @ {span_label(lo_r, hi_r)}"
             f"  ({shapes})"
@@ -451,7 +385,7 @@ def plan(
     if found is not None:
         return found
     if base.strategy == "optimal":
-        what, need = "no bracketing fits", min_peak(d) * element.itemsize
+        what, need = "no bracketing fits", least_peak(d) * element.itemsize
     else:
         what, need = f"strategy {base.strategy!r} does not fit", base.memory_bytes(element)
     raise no_fit_error(what, d, budget_bytes, element, need)
@@ -462,8 +396,14 @@ def _plan_named(widths: tuple[int, ...], name: str) -> Plan:
     return _plan_tree(widths, STRATEGIES[name](widths), name)
 
 
-@lru_cache(maxsize=512)
 def _plan_tree(widths: tuple[int, ...], tree: Tree, name: str) -> Plan:
+    """The plan of a trusted tree, cached on its flat key (deep tuples cannot be cache keys)."""
+    return _plan_keyed(widths, tree_key(tree), name)
+
+
+@lru_cache(maxsize=512)
+def _plan_keyed(widths: tuple[int, ...], key: tuple[int, ...], name: str) -> Plan:
+    tree = tree_from_key(key)
     macs, peak, schedule = analyse(widths, tree)
     return Plan(
         widths=widths,
@@ -487,7 +427,7 @@ def _plan_within(base: Plan, budget: int, priced: ProductCost | None = None) -> 
         return replace(base, budget_elements=budget)
     if base.strategy != "optimal":
         return None
-    tree = _tree_within(base.widths, budget, priced)
+    tree = tree_within(base.widths, budget, priced)
     if tree is None:
         return None
     objective = "macs" if priced is None else "time"
@@ -511,4 +451,4 @@ def _product_costs(objective: str, profile: Any, backend: str, element: Any) -> 
 @lru_cache(maxsize=128)
 def _plan_fastest(widths: tuple[int, ...], priced: ProductCost) -> Plan:
     """The bracketing with the least predicted seconds (``priced``: the products' seconds)."""
-    return replace(_plan_tree(widths, _cheapest(widths, priced), "optimal"), objective="time")
+    return replace(_plan_tree(widths, cheapest(widths, priced), "optimal"), objective="time")

@@ -12,17 +12,18 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core import check_objective, element_of
+from .._text import show
 from ..chain import Chain
 from ..errors import JacobenchError
-from .model import right_first
-from .planner import JAX_BASELINES, MatrixFreePlan, fit, get_strategy, plan
+from .model import analyse_all, costs_of, right_first
+from .planner import JAX_BASELINES, MatrixFreePlan, _time_costs, fit, plan
 from .tree import Node
 
 __all__ = ["jacobian"]
 
 
 def jacobian(
-    chain: Chain,
+    chain: Chain | Callable[..., Any],
     x: Any,
     strategy: str | MatrixFreePlan = "optimal",
     *,
@@ -37,9 +38,13 @@ def jacobian(
     them. Works eagerly, inside ``jax.jit`` (the plan is made once, at trace time, from the
     chain's static widths, and cached) and under ``jax.vmap`` over ``x``.
 
+    Any other JAX-traceable function ``f`` is taken too: its chain is discovered, planned and run
+    on the flattened input, and the result has the structure of ``jax.jacfwd(f)(x)`` (see
+    :func:`jacobench.functions.function_jacobian`).
+
     Args:
-        chain: The :class:`~jacobench.chain.Chain`.
-        x: A ``(d_0,)`` vector of a floating dtype.
+        chain: The :class:`~jacobench.chain.Chain`, or any JAX-traceable function ``f``.
+        x: A ``(d_0,)`` vector of a floating dtype (for ``f``: an array or a pytree of them).
         strategy: A name in :data:`~jacobench.matrix_free.STRATEGIES` (any case): ``"optimal"``
             (default),
             ``"forward"``, ``"reverse"``, ``"explicit"``, or JAX's own ``"jacfwd"`` /
@@ -49,8 +54,8 @@ def jacobian(
             cheapest plan that fits (tangents or adjoints in batches where needed); any other
             strategy, or a given plan, must fit.
         objective: What ``"optimal"`` minimises, as in :func:`plan`: ``"macs"`` (default) or
-            ``"time"``, the seconds predicted on ``profile`` in ``x``'s dtype (a given plan is
-            run as it is).
+            ``"time"``, the seconds predicted on ``profile`` in ``x``'s dtype for a
+            :class:`~jacobench.Chain` of dense layers (a given plan is run as it is).
         profile: The :class:`~jacobench.DeviceProfile` for ``objective="time"``; ``None``: this
             machine's saved profile, measured first if there is none.
 
@@ -58,9 +63,10 @@ def jacobian(
         The Jacobian as a JAX array of the chain's output dtype.
 
     Raises:
-        JacobenchError: For an unknown strategy or objective, a plan for other widths, ``x`` of
-            the wrong rank, size or dtype, a chain whose layers do not produce its stated widths,
-            or a plan that does not fit the budget.
+        JacobenchError: For an unknown strategy or objective (``"time"`` for a function that is
+            not a :class:`~jacobench.Chain`), a plan for other widths, ``x`` of the wrong rank,
+            size or dtype, a chain whose layers do not produce its stated widths, or a plan that
+            does not fit the budget.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -87,21 +93,36 @@ def jacobian(
     import jax
     import jax.numpy as jnp
 
+    if check_objective(objective) != "macs" and not isinstance(chain, Chain):
+        raise JacobenchError(
+            f"objective {objective!r} predicts seconds for a jacobench.Chain of dense layers, "
+            f"got {type(chain).__name__}; use objective='macs' for other functions"
+        )
+    if not isinstance(chain, Chain) and callable(chain):
+        from ..functions import function_jacobian
+
+        return function_jacobian(chain, x, strategy, memory_budget=memory_budget)
     if not isinstance(chain, Chain):
         raise JacobenchError(
-            f"chain is {type(chain).__name__}, expected a jacobench.Chain (wrap your layer "
-            "functions with jacobench.Chain(layers, widths))"
+            f"chain is {type(chain).__name__}, expected a jacobench.Chain or a JAX-traceable "
+            "function"
         )
-    check_objective(objective)
     if isinstance(strategy, MatrixFreePlan):
-        if strategy.widths != chain.widths:
+        chosen = strategy
+        if chosen.widths != chain.widths:
             raise JacobenchError(
-                f"plan is for widths {strategy.widths}, expected the chain's widths {chain.widths}"
+                f"plan is for widths {chosen.widths}, expected the chain's widths {chain.widths}"
             )
     else:
-        get_strategy(strategy)
-    x = jnp.asarray(x)
+        chosen = plan(chain.widths, strategy)  # checks the strategy before x
     d0 = chain.widths[0]
+    try:
+        x = jnp.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise JacobenchError(
+            f"x is {show(x)} of type {type(x).__name__}, expected a vector of shape ({d0},) of a "
+            f"floating dtype ({type(err).__name__}: {err})"
+        ) from None
     if x.ndim != 1:
         raise JacobenchError(
             f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
@@ -117,20 +138,17 @@ def jacobian(
             "convert it, e.g. x.astype(jnp.float32)"
         )
     chain.check_shapes(x.dtype)
-    element = element_of(x.dtype)
-    if isinstance(strategy, MatrixFreePlan):
-        chosen = strategy
-        if memory_budget is not None:
-            chosen = fit(chosen, memory_budget, element, replan=False)
-    else:
-        chosen = plan(
-            chain.widths,
-            strategy,
-            memory_budget=memory_budget,
-            dtype=element,
-            objective=objective,
-            profile=profile,
+    if objective == "time" and not isinstance(strategy, MatrixFreePlan):
+        element = element_of(x.dtype)
+        chosen = plan(chain.widths, strategy, dtype=element, objective="time", profile=profile)
+    if memory_budget is not None:
+        replan = not isinstance(strategy, MatrixFreePlan)
+        timed = (
+            _time_costs(chain.widths, "time", profile, element_of(x.dtype), None)
+            if (objective == "time" and replan)
+            else None
         )
+        chosen = fit(chosen, memory_budget, element_of(x.dtype), replan=replan, timed=timed)
     if chosen.strategy in JAX_BASELINES:
         mode = jax.jacfwd if chosen.strategy == "jacfwd" else jax.jacrev
         return mode(chain)(x)
@@ -143,16 +161,13 @@ class _Runner:
     def __init__(self, chain: Chain, x: Any) -> None:
         self.chain = chain
         self.d = chain.widths
-        self.acts: dict[int, Any] = {0: x}
+        self.acts: list[Any] = [x]  # x_0 .. x_top, computed in order as the plan needs them
 
     def act(self, index: int) -> Any:
         """The activation ``x_index``, computed from the highest one known below it."""
-        known = max(k for k in self.acts if k <= index)
-        h = self.acts[known]
-        for k in range(known + 1, index + 1):
-            h = self.chain.layers[k - 1](h)
-            self.acts[k] = h
-        return h
+        while len(self.acts) <= index:
+            self.acts.append(self.chain.layers[len(self.acts) - 1](self.acts[-1]))
+        return self.acts[index]
 
     def segment(self, lo: int, hi: int) -> Callable[[Any], Any]:
         layers = self.chain.layers[lo - 1 : hi]
@@ -208,24 +223,42 @@ class _Runner:
 
         return block(0, a) if batch is None else _in_batches(block, a, batch, axis=0)
 
-    def run(self, node: Node) -> Any:
-        if node.op == "tangents":
-            return self.tangents(node.lo, node.hi, None, node.batch)
-        if node.op == "adjoints":
-            return self.adjoints(node.lo, node.hi, None, node.batch)
-        k = node.split
-        if node.op == "push":
-            return self.tangents(k + 1, node.hi, self.run(node.children[0]), node.batch)
-        if node.op == "pull":
-            return self.adjoints(node.lo, k, self.run(node.children[0]), node.batch)
-        left, right = node.children
-        if right_first(self.d, node):
-            b = self.run(right)
-            a = self.run(left)
-        else:
-            a = self.run(left)
-            b = self.run(right)
-        return a @ b
+    def run(self, root: Node) -> Any:
+        """Evaluate the plan ``root``: children before parents, without recursion."""
+        analysed = analyse_all(self.d, root, costs_of(self.d))  # the peaks decide the order
+        results: dict[int, Any] = {}
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node.op == "tangents":
+                results[id(node)] = self.tangents(node.lo, node.hi, None, node.batch)
+            elif node.op == "adjoints":
+                results[id(node)] = self.adjoints(node.lo, node.hi, None, node.batch)
+            elif not ready:
+                stack.append((node, True))
+                if node.op == "multiply":
+                    left, right = node.children
+                    first_right = right_first(self.d, node, analysed)
+                    stack += (
+                        [(left, False), (right, False)]
+                        if first_right
+                        else [
+                            (right, False),
+                            (left, False),
+                        ]
+                    )
+                else:
+                    stack.append((node.children[0], False))
+            elif node.op == "push":
+                seed = results.pop(id(node.children[0]))
+                results[id(node)] = self.tangents(node.split + 1, node.hi, seed, node.batch)
+            elif node.op == "pull":
+                seed = results.pop(id(node.children[0]))
+                results[id(node)] = self.adjoints(node.lo, node.split, seed, node.batch)
+            else:
+                left, right = node.children
+                results[id(node)] = results.pop(id(left)) @ results.pop(id(right))
+        return results.pop(id(root))
 
 
 def _in_batches(block: Callable[[Any, int], Any], width: int, batch: int, axis: int) -> Any:

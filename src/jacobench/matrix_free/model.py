@@ -69,12 +69,16 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Protocol
+from functools import cached_property, lru_cache
+from typing import Any, Protocol
+
+import numpy as np
 
 from .._core import lower_peak_first, validate_widths
+from .._text import show
 from ..errors import JacobenchError
 from .tree import Node, check_tree
 
@@ -84,6 +88,7 @@ __all__ = [
     "MacCosts",
     "adjoint_pass_peak",
     "analyse",
+    "analyse_all",
     "cost",
     "costs_of",
     "forward_macs",
@@ -102,18 +107,19 @@ class Costs(Protocol):
 
     :class:`MacCosts` gives multiply-adds, :class:`jacobench.timing.costs.PassSeconds` predicted
     seconds; ``batch`` is the block's batch size (``None``: whole), which MACs ignore and seconds
-    do not.
+    do not. Each method takes ints, or integer arrays broadcast together (the vectorised dynamic
+    program's), and returns a number or an array of them.
     """
 
-    def tangents(self, w: int, lo: int, hi: int, batch: int | None = None) -> float:
+    def tangents(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
         """Cost of ``w`` tangents through layers ``lo..hi``."""
         ...
 
-    def adjoints(self, w: int, lo: int, hi: int, batch: int | None = None) -> float:
+    def adjoints(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
         """Cost of ``w`` adjoints back through layers ``lo..hi``."""
         ...
 
-    def multiply(self, m: int, k: int, n: int) -> float:
+    def multiply(self, m: Any, k: Any, n: Any) -> Any:
         """Cost of an ``(m x k) @ (k x n)`` product."""
         ...
 
@@ -126,7 +132,11 @@ class MacCosts:
     """The cost object the planners minimise: multiply-adds of passes and products.
 
     Every matrix-free planner prices a candidate through three methods, so another objective
-    (predicted seconds, say) plugs in by providing the same three.
+    (predicted seconds, say) plugs in by providing the same three. Each method takes Python ints
+    and returns an int, or takes numpy integer arrays (broadcast together, as the vectorised
+    dynamic program passes them: ``w`` of dtype int64 or object, ``lo``/``hi`` index arrays)
+    and returns an array: int64 for int64 widths, exact Python ints in an object array for
+    object widths.
 
     Attributes:
         tangent_prefix: ``tangent_prefix[l]``: MACs of one tangent through layers ``1..l``.
@@ -136,22 +146,63 @@ class MacCosts:
         >>> c = costs_of((3, 4, 2))
         >>> c.tangents(3, 1, 2), c.adjoints(2, 1, 2), c.multiply(2, 4, 3)
         (60, 40, 24)
+        >>> c.tangents(np.array([3, 4]), np.array([1, 2]), 2).tolist()
+        [60, 32]
     """
 
     tangent_prefix: tuple[int, ...]
     adjoint_prefix: tuple[int, ...]
 
-    def tangents(self, w: int, lo: int, hi: int, batch: int | None = None) -> int:
+    def tangents(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
         """MACs of ``w`` tangents through layers ``lo..hi`` (in batches or not: the same)."""
-        return w * (self.tangent_prefix[hi] - self.tangent_prefix[lo - 1])
+        if _scalars(w, lo, hi):
+            return w * (self.tangent_prefix[hi] - self.tangent_prefix[lo - 1])
+        upto, before = self._arrays(w, "_tangent_arrays")
+        return w * (upto[hi] - before[lo])
 
-    def adjoints(self, w: int, lo: int, hi: int, batch: int | None = None) -> int:
+    def adjoints(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
         """MACs of ``w`` adjoints back through layers ``lo..hi`` (in batches or not)."""
-        return w * (self.adjoint_prefix[hi] - self.adjoint_prefix[lo - 1])
+        if _scalars(w, lo, hi):
+            return w * (self.adjoint_prefix[hi] - self.adjoint_prefix[lo - 1])
+        upto, before = self._arrays(w, "_adjoint_arrays")
+        return w * (upto[hi] - before[lo])
 
-    def multiply(self, m: int, k: int, n: int) -> int:
+    def multiply(self, m: Any, k: Any, n: Any) -> Any:
         """MACs of an ``(m x k) @ (k x n)`` product."""
-        return m * k * n
+        return m * n * k  # exact either way; with arrays, m * n is the small outer factor
+
+    def _arrays(self, w: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The prefix sums ``upto[l]`` (layers ``1..l``) and ``before[l]`` (``1..l-1``).
+
+        As arrays whose dtype suits ``w``: exact Python ints for object widths or huge sums.
+        """
+        exact = isinstance(w, np.ndarray) and w.dtype == object
+        tables: dict[bool, tuple[np.ndarray, np.ndarray]] = getattr(self, name)
+        return tables[exact]
+
+    @cached_property
+    def _tangent_arrays(self) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
+        return _prefix_arrays(self.tangent_prefix)
+
+    @cached_property
+    def _adjoint_arrays(self) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
+        return _prefix_arrays(self.adjoint_prefix)
+
+
+def _scalars(*values: Any) -> bool:
+    return not any(isinstance(x, np.ndarray) for x in values)
+
+
+def _prefix_arrays(prefix: tuple[int, ...]) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
+    """``{exact: (upto, before)}`` arrays of a prefix sum (``before[l] = upto[l - 1]``)."""
+    out = {}
+    for exact in (False, True):
+        dtype = object if exact or prefix[-1] >= 2**62 else np.int64
+        upto = np.array(prefix, dtype=dtype)
+        before = np.zeros(len(prefix) + 1, dtype=dtype)
+        before[1:] = upto
+        out[exact] = (upto, before)
+    return out
 
 
 def costs_of(widths: tuple[int, ...], layer_costs: object = None) -> MacCosts:
@@ -178,20 +229,22 @@ def _check_layer_costs(widths: tuple[int, ...], layer_costs: object) -> LayerCos
     n = len(widths) - 1
     bad = JacobenchError(
         f"layer_costs must be {n} pairs (tangent MACs, adjoint MACs) of non-negative ints, one "
-        f"per layer of widths {widths}, got {layer_costs!r}"
+        f"per layer of widths {show(widths)}, got {show(layer_costs)}"
     )
+    if not isinstance(layer_costs, Sequence | np.ndarray) or isinstance(layer_costs, str):
+        raise bad
     try:
-        pairs = tuple(tuple(p) for p in layer_costs)  # type: ignore[attr-defined]
+        pairs = tuple(tuple(p) for p in layer_costs)
     except TypeError:
         raise bad from None
     if len(pairs) != n:
         raise bad
     for pair_ in pairs:
         if len(pair_) != 2 or any(
-            isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in pair_
+            isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 0 for c in pair_
         ):
             raise bad
-    return pairs
+    return tuple((int(t), int(a)) for t, a in pairs)
 
 
 @lru_cache(maxsize=256)
@@ -213,7 +266,8 @@ def forward_macs(widths: Sequence[int], layer_costs: object = None) -> int:
         87500
     """
     d = validate_widths(widths)
-    return costs_of(d, layer_costs).tangents(d[0], 1, len(d) - 1)
+    macs: int = costs_of(d, layer_costs).tangents(d[0], 1, len(d) - 1)
+    return macs
 
 
 def reverse_macs(widths: Sequence[int], layer_costs: object = None) -> int:
@@ -224,7 +278,8 @@ def reverse_macs(widths: Sequence[int], layer_costs: object = None) -> int:
         17500
     """
     d = validate_widths(widths)
-    return costs_of(d, layer_costs).adjoints(d[-1], 1, len(d) - 1)
+    macs: int = costs_of(d, layer_costs).adjoints(d[-1], 1, len(d) - 1)
+    return macs
 
 
 def tangent_pass_peak(pair: int, t: int, batch: int | None, out: int, seed: int) -> int:
@@ -261,6 +316,17 @@ def analyse(d: tuple[int, ...], node: Node, costs: MacCosts) -> tuple[int, int]:
         >>> analyse((3, 4, 2), Node("adjoints", 1, 2), costs_of((3, 4, 2)))
         (40, 23)
     """
+    return analyse_all(d, node, costs)[id(node)]
+
+
+def analyse_all(d: tuple[int, ...], node: Node, costs: MacCosts) -> dict[int, tuple[int, int]]:
+    """(MACs, peak) of every node of a trusted plan, by ``id(node)``, in one post-order walk.
+
+    Example:
+        >>> t = Node("push", 1, 2, (Node("tangents", 1, 1),))
+        >>> sorted(analyse_all((3, 4, 2), t, costs_of((3, 4, 2))).values())
+        [(36, 28), (60, 28)]
+    """
     done: dict[int, tuple[int, int]] = {}
     stack: list[tuple[Node, bool]] = [(node, False)]
     while stack:
@@ -270,7 +336,7 @@ def analyse(d: tuple[int, ...], node: Node, costs: MacCosts) -> tuple[int, int]:
             stack.extend((child, False) for child in item.children)
             continue
         done[id(item)] = _node_cost(d, item, costs, [done[id(c)] for c in item.children])
-    return done[id(node)]
+    return done
 
 
 def multiply_layout(d: tuple[int, ...], node: Node) -> tuple[int, int, int]:
@@ -307,13 +373,15 @@ def _node_cost(
     return macs_c + costs.adjoints(a, lo, k), max(peak_c, peak)
 
 
-def right_first(d: tuple[int, ...], node: Node) -> bool:
-    """For a multiply node: whether the right (lower-layer) factor runs first (the shared rule)."""
+def right_first(d: tuple[int, ...], node: Node, analysed: dict[int, tuple[int, int]]) -> bool:
+    """For a multiply node: whether the right (lower-layer) factor runs first (the shared rule).
+
+    ``analysed`` is :func:`analyse_all` of a tree holding ``node`` (peaks do not depend on the
+    cost object).
+    """
     left, right = node.children
-    dense = costs_of(d)
-    _, peak_l = analyse(d, left, dense)
-    _, peak_r = analyse(d, right, dense)
     held_l, held_r, out = multiply_layout(d, node)
+    peak_l, peak_r = analysed[id(left)][1], analysed[id(right)][1]
     return lower_peak_first(peak_l, held_l, peak_r, held_r, out)[1]
 
 

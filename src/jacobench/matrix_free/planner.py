@@ -27,12 +27,12 @@ from .._core import (
     check_objective,
     element_of,
     lookup,
-    lower_peak_first,
     no_fit_error,
     span_label,
     validate_widths,
 )
 from .._core import register as _register
+from .._text import int_text
 from ..errors import JacobenchError
 from ..explicit import cost as explicit_cost
 from ..explicit import optimal as explicit_optimal
@@ -42,9 +42,11 @@ from .model import (
     MacCosts,
     adjoint_pass_peak,
     analyse,
+    analyse_all,
     costs_of,
     multiply_layout,
     pair,
+    right_first,
     tangent_pass_peak,
 )
 from .model import forward_macs as _forward_macs
@@ -151,7 +153,7 @@ def get_strategy(name: str) -> Planner:
     return lookup(STRATEGIES, name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MatrixFreePlan(PlanSummary):
     """How to build the Jacobian of a chain from tangents and adjoints, and what it costs.
 
@@ -204,6 +206,10 @@ class MatrixFreePlan(PlanSummary):
         """The plan as a formula, e.g. ``jvp(J4 J3) @ vjp(J2 J1)``."""
         return format(self.tree)
 
+    def tree_repr(self) -> str:
+        """``repr(self.tree)`` (written without recursion)."""
+        return repr(self.tree)
+
     @property
     def steps(self) -> tuple[PlanStep, ...]:
         """The passes and products in evaluation order, with MACs and the elements held."""
@@ -212,6 +218,7 @@ class MatrixFreePlan(PlanSummary):
 
 def _plan_steps(d: tuple[int, ...], root: Node, costs: MacCosts) -> tuple[PlanStep, ...]:
     """Replay the tree in execution order: each step holds its own peak and every live result."""
+    analysed = analyse_all(d, root, costs)
     rows: list[PlanStep] = []
     # (node, ready, elements held by results alive outside this subtree)
     stack: list[tuple[Node, bool, int]] = [(root, False, 0)]
@@ -222,46 +229,45 @@ def _plan_steps(d: tuple[int, ...], root: Node, costs: MacCosts) -> tuple[PlanSt
             if node.op == "multiply":
                 left, right = node.children
                 held_l, held_r, _ = multiply_layout(d, node)
-                if _right_first(d, node, costs):
+                if right_first(d, node, analysed):
                     stack += [(left, False, outside + held_r), (right, False, outside)]
                 else:
                     stack += [(right, False, outside + held_l), (left, False, outside)]
             else:
                 stack.append((node.children[0], False, outside))
             continue
-        rows.append(_step_row(d, node, costs, outside))
+        rows.append(_step_row(d, node, analysed, outside))
     return tuple(rows)
 
 
-def _right_first(d: tuple[int, ...], node: Node, costs: MacCosts) -> bool:
-    left, right = node.children
-    held_l, held_r, out = multiply_layout(d, node)
-    peak_l, peak_r = analyse(d, left, costs)[1], analyse(d, right, costs)[1]
-    return lower_peak_first(peak_l, held_l, peak_r, held_r, out)[1]
-
-
-def _step_row(d: tuple[int, ...], node: Node, costs: MacCosts, outside: int) -> PlanStep:
+def _step_row(
+    d: tuple[int, ...], node: Node, analysed: dict[int, tuple[int, int]], outside: int
+) -> PlanStep:
     """One node's own work: its pass or product, its MACs, and what is held while it runs."""
     lo, hi, k = node.lo, node.hi, node.split
     batch = "" if node.batch is None else f", {node.batch} at a time"
-    kids = [analyse(d, c, costs) for c in node.children]
-    macs, peak = analyse(d, node, costs)
+    kids = [analysed[id(c)] for c in node.children]
+    macs, peak = analysed[id(node)]
     own = macs - sum(m for m, _ in kids)
     if node.op == "multiply":
         held_l, held_r, out = multiply_layout(d, node)
-        shapes = f"{d[hi]}x{d[k]} @ {d[k]}x{d[lo - 1]}"
+        shapes = f"{_num(d[hi])}x{_num(d[k])} @ {_num(d[k])}x{_num(d[lo - 1])}"
         action = f"{span_label(lo, hi)} = {span_label(k + 1, hi)} @ {span_label(lo, k)}  ({shapes})"
         return PlanStep(action, own, outside + held_l + held_r + out)
     if node.op in ("tangents", "push"):
         w, span = d[lo - 1], (lo, hi) if node.op == "tangents" else (k + 1, hi)
-        what = f"{w} tangent{'s' * (w != 1)} through {span_label(*span)}"
+        what = f"{_num(w)} tangent{'s' * (w != 1)} through {span_label(*span)}"
         head = f"jvp({span_label(*span)})" if node.op == "tangents" else "push"
     else:
         w, span = d[hi], (lo, hi) if node.op == "adjoints" else (lo, k)
-        what = f"{w} adjoint{'s' * (w != 1)} back through {span_label(*span)}"
+        what = f"{_num(w)} adjoint{'s' * (w != 1)} back through {span_label(*span)}"
         head = f"vjp({span_label(*span)})" if node.op == "adjoints" else "pull"
     own_peak = peak if not kids else _pass_peak(d, node)
     return PlanStep(f"{head}: {what}{batch}", own, outside + own_peak)
+
+
+def _num(value: int) -> str:
+    return int_text(value, grouped=False)
 
 
 def _pass_peak(d: tuple[int, ...], node: Node) -> int:

@@ -17,88 +17,13 @@ from functools import lru_cache
 from typing import Any, TypeAlias
 
 from .._core import lower_peak_first, pareto_front, validate_widths
+from .._text import int_text, show
 from ..errors import JacobenchError
+from .dynamic import _announce, cheapest, least_peak
 from .model import Costs, adjoint_pass_peak, costs_of, tangent_pass_peak
 from .tree import Node, batch_sizes, leaf, n_batches, split_node
 
 __all__ = ["cheapest", "cheapest_within", "least_peak", "min_peak", "optimal"]
-
-
-@lru_cache(maxsize=256)
-def cheapest(d: tuple[int, ...], costs: Costs) -> Node:
-    """The unbounded DP of :func:`optimal` on trusted inputs."""
-    n = len(d) - 1
-    acts = [0] * (n + 2)  # acts[l] = d_0 + ... + d_{l-1}
-    for k in range(n + 1):
-        acts[k + 1] = acts[k] + d[k]
-    # pair[i][j] = max_{l=i..j} (d_{l-1} + d_l)
-    pair = [[0] * (n + 1) for _ in range(n + 2)]
-    for i in range(1, n + 1):
-        m = 0
-        for j in range(i, n + 1):
-            m = max(m, d[j - 1] + d[j])
-            pair[i][j] = m
-    # best[i][j] = (macs, nodes, peak, op, k); candidates compare on (macs, nodes, peak)
-    best: list[list[tuple[float, int, int, str, int]]] = [
-        [(0, 0, 0, "", 0)] * (n + 1) for _ in range(n + 2)
-    ]
-    for length in range(1, n + 1):
-        for i in range(1, n - length + 2):
-            j = i + length - 1
-            di, dj = d[i - 1], d[j]
-            out = dj * di
-            choice = (costs.tangents(di, i, j), 1, (1 + di) * pair[i][j], "tangents", 0)
-            cand = (
-                costs.adjoints(dj, i, j),
-                1,
-                acts[j + 1] - acts[i - 1] + dj * pair[i][j],
-                "adjoints",
-                0,
-            )
-            if cand[:3] < choice[:3]:
-                choice = cand
-            for k in range(i, j):
-                macs_l, nodes_l, peak_l, _, _ = best[k + 1][j]
-                macs_r, nodes_r, peak_r, _, _ = best[i][k]
-                dk = d[k]
-                cand = (
-                    macs_l + macs_r + costs.multiply(dj, dk, di),
-                    nodes_l + nodes_r + 1,
-                    lower_peak_first(peak_l, dj * dk, peak_r, dk * di, out)[0],
-                    "multiply",
-                    k,
-                )
-                if cand[:3] < choice[:3]:
-                    choice = cand
-                cand = (
-                    macs_r + costs.tangents(di, k + 1, j),
-                    nodes_r + 1,
-                    max(peak_r, (1 + di) * pair[k + 1][j]),
-                    "push",
-                    k,
-                )
-                if cand[:3] < choice[:3]:
-                    choice = cand
-                cand = (
-                    macs_l + costs.adjoints(dj, i, k),
-                    nodes_l + 1,
-                    max(peak_l, acts[k + 1] - acts[i - 1] + dj * pair[i][k]),
-                    "pull",
-                    k,
-                )
-                if cand[:3] < choice[:3]:
-                    choice = cand
-            best[i][j] = choice
-
-    def build(i: int, j: int) -> Node:
-        _, _, _, op, k = best[i][j]
-        if op in ("tangents", "adjoints"):
-            return leaf(op, i, j)  # type: ignore[arg-type]
-        left = build(k + 1, j) if op != "push" else None
-        right = build(i, k) if op != "pull" else None
-        return split_node(op, i, j, k, left, right)
-
-    return build(1, n)
 
 
 def _tables(d: tuple[int, ...]) -> tuple[list[int], list[list[int]]]:
@@ -133,35 +58,6 @@ def min_peak(widths: Sequence[int]) -> int:
     return least_peak(validate_widths(widths))
 
 
-@lru_cache(maxsize=256)
-def least_peak(d: tuple[int, ...]) -> int:
-    """:func:`min_peak` on trusted widths."""
-    n = len(d) - 1
-    acts, pair = _tables(d)
-    best: dict[tuple[int, int], int] = {}
-    for length in range(1, n + 1):
-        for i in range(1, n - length + 2):
-            j = i + length - 1
-            di, dj = d[i - 1], d[j]
-            act = acts[j + 1] - acts[i - 1]
-            peak = min(tangent_pass_peak(pair[i][j], di, b, dj, 0) for b in batch_sizes(di))
-            for b in batch_sizes(dj):
-                peak = min(peak, adjoint_pass_peak(act, pair[i][j], dj, b, di, 0))
-            for k in range(i, j):
-                dk, peak_l, peak_r = d[k], best[k + 1, j], best[i, k]
-                peak = min(peak, lower_peak_first(peak_l, dj * dk, peak_r, dk * di, dj * di)[0])
-                push = min(
-                    tangent_pass_peak(pair[k + 1][j], di, b, dj, dk) for b in batch_sizes(di)
-                )
-                pull = min(
-                    adjoint_pass_peak(acts[k + 1] - acts[i - 1], pair[i][k], dj, b, di, dk)
-                    for b in batch_sizes(dj)
-                )
-                peak = min(peak, max(peak_r, push), max(peak_l, pull))
-            best[i, j] = peak
-    return best[1, n]
-
-
 # A point of a Pareto front: (macs, steps, peak, how); how = (op, k, batch, left, right), where
 # left and right are the children's points (None where the op has no such child).
 _Point: TypeAlias = tuple[float, int, int, tuple[Any, ...]]
@@ -171,6 +67,7 @@ _Point: TypeAlias = tuple[float, int, int, tuple[Any, ...]]
 def cheapest_within(d: tuple[int, ...], max_peak: int, costs: Costs) -> Node | None:
     """:func:`optimal` with ``max_peak`` on trusted inputs; None when nothing fits."""
     n = len(d) - 1
+    _announce("planning the cheapest matrix-free plan within the budget", n, "pareto", tables=0)
     acts, pair = _tables(d)
     fronts: dict[tuple[int, int], list[_Point]] = {}
     for length in range(1, n + 1):
@@ -225,16 +122,27 @@ def cheapest_within(d: tuple[int, ...], max_peak: int, costs: Costs) -> Node | N
             fits = (p for p in cands if p[2] <= max_peak)
             fronts[i, j] = pareto_front(fits, key=lambda p: (p[0], p[1], p[2]))
 
-    def build(point: _Point, i: int, j: int) -> Node:
+    root = fronts[1, n]
+    if not root:
+        return None
+    built: dict[tuple[int, int], Node] = {}  # post-order, without recursion
+    stack: list[tuple[_Point, int, int, bool]] = [(root[0], 1, n, False)]
+    while stack:
+        point, i, j, ready = stack.pop()
         op, k, b, left, right = point[3]
         if op in ("tangents", "adjoints"):
-            return leaf(op, i, j, b)
-        tree_l = build(left, k + 1, j) if left is not None else None
-        tree_r = build(right, i, k) if right is not None else None
-        return split_node(op, i, j, k, tree_l, tree_r, b)
-
-    root = fronts[1, n]
-    return build(root[0], 1, n) if root else None
+            built[i, j] = leaf(op, i, j, b)
+        elif ready:
+            tree_l = built.pop((k + 1, j)) if left is not None else None
+            tree_r = built.pop((i, k)) if right is not None else None
+            built[i, j] = split_node(op, i, j, k, tree_l, tree_r, b)
+        else:
+            stack.append((point, i, j, True))
+            if left is not None:
+                stack.append((left, k + 1, j, False))
+            if right is not None:
+                stack.append((right, i, k, False))
+    return built[1, n]
 
 
 def optimal(
@@ -244,10 +152,11 @@ def optimal(
 
     Without a limit: for each segment ``i..j`` (shortest first) the cheapest of tangents, adjoints
     and, for every split ``k``, multiply / push / pull using the best plans of the two halves.
-    Exact Python ints throughout. Ties on MACs go to the simpler plan (fewer nodes: ``jvp(J2 J1)``
-    rather than the equally costly ``jvp(J2, seed=jvp(J1))``), then to the lower peak memory,
-    then to the first candidate in the order tangents, adjoints, then by ``k`` upwards:
-    multiply, push, pull.
+    Priced with numpy one segment length at a time (:mod:`jacobench.matrix_free.dynamic`),
+    exactly: int64 where the largest value fits, Python ints otherwise. Ties on MACs go to the
+    simpler plan (fewer nodes: ``jvp(J2 J1)`` rather than the equally costly
+    ``jvp(J2, seed=jvp(J1))``), then to the lower peak memory, then to the first candidate in the
+    order tangents, adjoints, then by ``k`` upwards: multiply, push, pull.
 
     With ``max_peak``: a dynamic program over segments that keeps, for each segment, the Pareto
     front of (MACs, peak memory) over its plans, dropping every point over ``max_peak``. A node's
@@ -293,7 +202,7 @@ def optimal(
     tree = cheapest_within(d, max_peak, costs)
     if tree is None:
         raise JacobenchError(
-            f"no matrix-free plan of widths {d} fits in {max_peak:,} elements; the least peak "
-            f"memory any plan reaches is {least_peak(d):,} elements"
+            f"no matrix-free plan of widths {show(d)} fits in {int_text(max_peak)} elements; the "
+            f"least peak memory any plan reaches is {int_text(least_peak(d))} elements"
         )
     return tree

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from .._core import check_layers
+from .._text import show
 from ..errors import JacobenchError
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
 Op: TypeAlias = Literal["tangents", "adjoints", "multiply", "push", "pull"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Node:
     """One node of a matrix-free plan: how the segment ``lo..hi`` (:math:`J_{hi..lo}`) is made.
 
@@ -67,6 +68,72 @@ class Node:
     hi: int
     children: tuple[Node, ...] = ()
     batch: int | None = None
+
+    def key(self) -> tuple[object, ...]:
+        """A flat key of the whole tree: ``(op, lo, hi, batch, number of children)`` in pre-order.
+
+        Equality and hashing use it, so trees of any depth compare and hash without recursion.
+
+        Example:
+            >>> Node("push", 1, 2, (Node("tangents", 1, 1),)).key()
+            ('push', 1, 2, None, 1, 'tangents', 1, 1, None, 0)
+        """
+        cached: tuple[object, ...] | None = self.__dict__.get("_key")
+        if cached is not None:
+            return cached
+        items: list[object] = []
+        seen: set[int] = set()
+        stack: list[object] = [self]
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, Node):
+                items.append(node)
+                continue
+            if id(node) in seen:
+                raise JacobenchError(
+                    f"plan node {node.op} over layers {node.lo}..{node.hi} "
+                    "appears twice in its tree (a cycle or a shared subtree)"
+                )
+            seen.add(id(node))
+            kids = node.children if isinstance(node.children, tuple) else (node.children,)
+            items.extend((node.op, node.lo, node.hi, node.batch, len(kids)))
+            stack.extend(reversed(kids))
+        key = tuple(items)
+        object.__setattr__(self, "_key", key)
+        return key
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Node):
+            return NotImplemented
+        return self is other or self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __repr__(self) -> str:
+        """The dataclass ``repr``, written without recursion (trees may be deep)."""
+        parts: list[str] = []
+        stack: list[object] = [self]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                parts.append(item)
+            elif not isinstance(item, Node):
+                parts.append(show(item))
+            else:
+                kids = item.children
+                parts.append(f"Node(op={item.op!r}, lo={item.lo!r}, hi={item.hi!r}, children=")
+                stack.append(f", batch={item.batch!r})")
+                if not isinstance(kids, tuple):
+                    stack.append(show(kids))
+                    continue
+                stack.append(",)" if len(kids) == 1 else ")")
+                for i, child in enumerate(reversed(kids)):
+                    stack.append(child)
+                    if i < len(kids) - 1:
+                        stack.append(", ")
+                stack.append("(")
+        return "".join(parts)
 
     @property
     def split(self) -> int:
@@ -120,9 +187,12 @@ MatrixFreeNode = Node
 def validate(tree: object, n_layers: int) -> Node:
     """Check that ``tree`` is a well-formed plan for the layers ``1..n_layers``.
 
+    The walk is iterative (plans may be thousands of layers deep) and visits each node once: a
+    node met twice (a cycle, or one object used in two places) is refused.
+
     Raises:
-        JacobenchError: If a node is not a :class:`Node`, has an unknown op, or its
-            children's spans do not fit its own.
+        JacobenchError: If a node is not a :class:`Node`, has an unknown op, children that are
+            not a tuple of nodes or whose spans do not fit its own, or appears twice.
 
     Example:
         >>> validate(Node("tangents", 1, 2), 2).op
@@ -130,28 +200,53 @@ def validate(tree: object, n_layers: int) -> Node:
     """
     if not isinstance(tree, Node):
         raise JacobenchError(
-            f"plan tree {tree!r} is not a Node, expected e.g. Node('tangents', 1, {n_layers})"
+            f"plan tree {show(tree)} is not a Node, expected e.g. Node('tangents', 1, {n_layers})"
         )
     if (tree.lo, tree.hi) != (1, n_layers):
-        raise JacobenchError(f"plan tree spans layers {tree.lo}..{tree.hi}, expected 1..{n_layers}")
+        raise JacobenchError(
+            f"plan tree spans layers {show(tree.lo)}..{show(tree.hi)}, expected 1..{n_layers}"
+        )
+    _check_nodes(tree)
+    return tree
+
+
+def _check_nodes(tree: Node) -> None:
+    """Check every node of ``tree`` (each once: a node met twice is refused), iteratively."""
+    seen: set[int] = set()
     stack = [tree]
     while stack:
         node = stack.pop()
         if not isinstance(node, Node):
-            raise JacobenchError(f"plan tree holds {node!r}, expected a Node")
+            raise JacobenchError(f"plan tree holds {show(node)}, expected a Node")
+        if id(node) in seen:
+            raise JacobenchError(
+                f"plan node {node.op} over layers {node.lo}..{node.hi} appears twice in the tree "
+                "(a cycle or a shared subtree); each node must be used once"
+            )
+        seen.add(id(node))
         _check_node(node)
         stack.extend(node.children)
-    return tree
 
 
 def _check_node(node: Node) -> None:
     lo, hi, kids = node.lo, node.hi, node.children
-    spans = tuple((c.lo, c.hi) if isinstance(c, Node) else c for c in kids)
     arity = {"tangents": 0, "adjoints": 0, "multiply": 2, "push": 1, "pull": 1}
-    if node.op not in arity:
+    if not isinstance(node.op, str) or node.op not in arity:
         raise JacobenchError(
-            f"plan node {node!r} has op {node.op!r}; valid options are {sorted(arity)}"
+            f"plan node {show(node)} has op {show(node.op)}; valid options are {sorted(arity)}"
         )
+    for name in ("lo", "hi"):
+        value = getattr(node, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise JacobenchError(
+                f"plan node {node.op} has {name} = {show(value)}, expected a layer index (an int)"
+            )
+    if not isinstance(kids, tuple) or not all(isinstance(c, Node) for c in kids):
+        raise JacobenchError(
+            f"plan node {node.op} over layers {lo}..{hi} has children {show(kids)}, expected a "
+            "tuple of Nodes"
+        )
+    spans = tuple((c.lo, c.hi) for c in kids)
     ok = len(kids) == arity[node.op] and 1 <= lo <= hi
     if ok and node.op == "multiply":
         ok = spans[1][0] == lo and spans[0][1] == hi and spans[0][0] == spans[1][1] + 1
@@ -197,7 +292,7 @@ def check_tree(d: tuple[int, ...], tree: object) -> Node:
     return checked
 
 
-def format(tree: Node) -> str:
+def format(tree: object) -> str:
     """Write a plan as a formula: ``jvp(...)``, ``vjp(...)``, ``A @ B``, ``seed=`` for push/pull.
 
     ``jvp(J4 J3)`` means :math:`J_4 J_3` accumulated by tangents (identity seed),
@@ -205,30 +300,44 @@ def format(tree: Node) -> str:
     ``vjp(J2 J1, seed=A)`` the rows of ``A`` pulled back through :math:`J_2 J_1`; ``batch=b``
     means ``b`` tangents or adjoints at a time.
 
+    Raises:
+        JacobenchError: If ``tree`` is not a well-formed plan (see :func:`validate`).
+
     Example:
         >>> left = Node("tangents", 3, 4)
         >>> format(Node("pull", 1, 4, (left,)))
         'vjp(J2 J1, seed=jvp(J4 J3))'
     """
+    if not isinstance(tree, Node):
+        raise JacobenchError(f"plan tree {show(tree)} is not a Node")
+    _check_nodes(tree)
 
     def layers(lo: int, hi: int) -> str:
         return " ".join(f"J{k}" for k in range(hi, lo - 1, -1))
 
-    def fmt(node: Node, top: bool) -> str:
+    parts: list[str] = []
+    stack: list[tuple[Node, bool] | str] = [(tree, True)]  # (node, at the top of a formula)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        node, top = item
         batch = "" if node.batch is None else f", batch={node.batch}"
-        if node.op == "tangents":
-            return f"jvp({layers(node.lo, node.hi)}{batch})"
-        if node.op == "adjoints":
-            return f"vjp({layers(node.lo, node.hi)}{batch})"
-        k = node.split
-        if node.op == "push":
-            return f"jvp({layers(k + 1, node.hi)}, seed={fmt(node.children[0], True)}{batch})"
-        if node.op == "pull":
-            return f"vjp({layers(node.lo, k)}, seed={fmt(node.children[0], True)}{batch})"
-        text = f"{fmt(node.children[0], False)} @ {fmt(node.children[1], False)}"
-        return text if top else f"({text})"
-
-    return fmt(tree, True)
+        if node.op in ("tangents", "adjoints"):
+            name = "jvp" if node.op == "tangents" else "vjp"
+            parts.append(f"{name}({layers(node.lo, node.hi)}{batch})")
+        elif node.op in ("push", "pull"):
+            k = node.split
+            span = layers(k + 1, node.hi) if node.op == "push" else layers(node.lo, k)
+            parts.append(f"{'jvp' if node.op == 'push' else 'vjp'}({span}, seed=")
+            stack.extend([f"{batch})", (node.children[0], True)])
+        else:
+            left, right = node.children
+            stack.extend(
+                ["" if top else ")", (right, False), " @ ", (left, False), "" if top else "("]
+            )
+    return "".join(parts)
 
 
 def trees(n_layers: int) -> Iterator[Node]:

@@ -1,4 +1,4 @@
-"""The six benchmark plots, drawn from a results table; :mod:`jacobench.bench.report` saves them.
+"""The seven benchmark plots, drawn from a results table; :mod:`jacobench.bench.report` saves them.
 
 Each figure function takes the cleaned results table (:func:`jacobench.bench.report.load_results`)
 and the panel columns (:func:`panel_columns`: engine and backend, plus device and dtype when the
@@ -12,6 +12,8 @@ Modules:
 * :mod:`.timing`: ``measured_vs_model.png`` and ``crossover.png``.
 * :mod:`.memory`: ``memory_depth.png``.
 * :mod:`.winners`: ``speedup.png`` and ``winner_map.png``, with their tables.
+* :mod:`.second_order`: ``hessian_depth.png``, time and memory of the second-order modes
+  against depth.
 * :mod:`.time_model`: ``time_model.png`` and the time model's fidelity figures.
 
 Example:
@@ -34,6 +36,7 @@ from .common import (
     wide_by_strategy,
 )
 from .memory import memory_depth_figure
+from .second_order import hessian_depth_figure
 from .time_model import time_fidelity, time_model_figure
 from .timing import crossover_figure, measured_vs_model_figure
 from .winners import speedup_figure, speedups, winner_map_figure, winners
@@ -46,6 +49,7 @@ __all__ = [
     "crossover_figure",
     "fit_loglog",
     "fit_panels",
+    "hessian_depth_figure",
     "measured_vs_model_figure",
     "memory_depth_figure",
     "panel_columns",

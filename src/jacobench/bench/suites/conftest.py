@@ -137,14 +137,24 @@ def fastest_plan(device_profile, pytestconfig):
 
 @pytest.fixture
 def guard(pytestconfig, memory_budget):
-    """Skip (and record) a row whose predicted memory exceeds the budget, before allocating."""
+    """Skip (and record) a row whose predicted memory exceeds the budget, before allocating.
 
-    def check(info: dict, predicted_bytes: int) -> None:
+    With ``max_macs``, a row whose ``info["model_macs"]`` exceeds it is skipped the same way (the
+    second-order suite caps ``fwd-over-fwd``, quadratic in ``d_0``, per grid).
+    """
+
+    def check(info: dict, predicted_bytes: int, max_macs: int | None = None) -> None:
+        reason = None
         if predicted_bytes > memory_budget:
             reason = (
                 f"predicted memory {format_bytes(predicted_bytes)} exceeds the budget "
                 f"{format_bytes(memory_budget)}"
             )
+        elif max_macs is not None and info["model_macs"] > max_macs:
+            reason = (
+                f"model multiply-adds {info['model_macs']:,} exceed the grid's cap {max_macs:,}"
+            )
+        if reason is not None:
             pytestconfig._jacobench_skipped.append(
                 {**info, "status": "skipped", "skip_reason": reason}
             )
@@ -163,8 +173,13 @@ def xla_figures(compiled, call, device) -> dict:
     }
 
 
-def check_then_time(benchmark, info: dict, call, ref: np.ndarray, what: str) -> None:
-    """Compare ``call()`` with the float64 reference, then time it (rounds calibrated)."""
+def check_then_time(
+    benchmark, info: dict, call, ref: np.ndarray, what: str, target_s: float = 0.4
+) -> None:
+    """Compare ``call()`` with the float64 reference, then time it (rounds calibrated).
+
+    ``target_s`` is about how long all timed rounds of the row take together (at least 10).
+    """
     out = np.asarray(call(), dtype=np.float64)
     error = float(np.max(np.abs(out - ref)))
     info["max_abs_error"] = error
@@ -173,6 +188,6 @@ def check_then_time(benchmark, info: dict, call, ref: np.ndarray, what: str) -> 
     assert error <= tolerance, f"{what}: max abs error {error:.3g} vs the float64 reference"
     start = time.perf_counter()
     call()
-    rounds, iterations = measure.choose_rounds(time.perf_counter() - start)
+    rounds, iterations = measure.choose_rounds(time.perf_counter() - start, target_s)
     benchmark.extra_info.update(info)
     benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
