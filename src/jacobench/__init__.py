@@ -25,13 +25,16 @@ from .functions import chain_of
 from .matrix_free import MatrixFreePlan, jacobian
 from .matrix_free import plan as plan_matrix_free
 from .second_order import hessian, hvp, plan_hessian, plan_hvp
+from .timing import DeviceProfile, calibrate, predict_seconds
 
 __all__ = [
     "Chain",
     "Dense",
+    "DeviceProfile",
     "JacobenchError",
     "MatrixFreePlan",
     "Plan",
+    "calibrate",
     "chain_of",
     "explicit",
     "forward_macs",
@@ -45,6 +48,7 @@ __all__ = [
     "plan_hessian",
     "plan_hvp",
     "plan_matrix_free",
+    "predict_seconds",
     "reverse_macs",
     "second_order",
 ]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jacobench import JacobenchError
 from jacobench.bench import plots as P
 from jacobench.bench import report, tidy
-from synthetic_results import RUN_ID, SLOPE, write_synthetic
+from synthetic_results import NOISE, OPTIMAL_TIME_FACTOR, RUN_ID, SLOPE, write_synthetic
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -32,7 +32,7 @@ def _subset(tmp_path: Path, keep) -> Path:
     return path
 
 
-def test_all_five_plots_and_the_report_are_written(full_run):
+def test_all_six_plots_and_the_report_are_written(full_run):
     root, out = full_run
     assert set(out["plots"]) == set(report.PLOT_FILES)
     for path in out["plots"].values():
@@ -42,6 +42,7 @@ def test_all_five_plots_and_the_report_are_written(full_run):
     for section in (
         "## Environment",
         "## Fidelity of the cost model",
+        "## Fidelity of the time model",
         "## Largest speedups of the optimal plan",
         "## Optimal plan per profile",
         "## Plots",
@@ -360,3 +361,64 @@ def test_optimal_slower_than_jax_hessian_is_flagged():
     # A split plan four times slower than jax.hessian is flagged.
     assert "| 8-2-8-1 | `hess(J1, seed=hess(J3 J2))` | 2x | 0.25x | 0.25x | 0.12 | **no** |" in text
     assert "worst measured speedup is 0.25x (1 chain): **more than 1.1x slower" in text
+
+
+# --- the time model ----------------------------------------------------------------------------
+
+
+def test_time_model_figures_of_synthetic_data(full_run):
+    _, out = full_run
+    figures = out["time_fidelity"]
+    assert set(figures) == {
+        "explicit / numpy / cpu",
+        "explicit / jax / cpu",
+        "matrix_free / jax / cpu",
+    }
+    for label, f in figures.items():
+        assert f["rows"] <= f["rows_all"]
+        assert f["spearman_all"] > 0.95, label
+        # optimal_time runs OPTIMAL_TIME_FACTOR slower than optimal, each row with its own noise.
+        assert f["worst_ratio"] == pytest.approx(OPTIMAL_TIME_FACTOR, rel=6 * NOISE)
+        assert f["winner_configs"] > 0 and f["winner_right"] > f["winner_configs"] / 2
+
+
+def test_time_model_table_in_the_report(full_run):
+    _, out = full_run
+    text = Path(out["report"]).read_text()
+    section = text.split("## Fidelity of the time model")[1].split("## ")[0]
+    assert "| engine / backend / device | rows ≥ 1 ms |" in section
+    for label in out["time_fidelity"]:
+        assert f"| {label} |" in section
+
+
+def hand_table(rows):
+    columns = ["engine", "backend", "device", "sweep", "widths", "strategy", "model_seconds",
+               "time_median_s"]  # fmt: skip
+    frame = pd.DataFrame([dict(zip(columns, r, strict=True)) for r in rows])
+    frame["status"] = "ok"
+    return frame
+
+
+def test_time_model_winner_and_worst_row_by_hand():
+    rows = [
+        # chain a: the model picks optimal (1 ms); measured 1.05 ms, fastest 1.0 -> right
+        ("e", "b", "cpu", "s", "a", "forward", 2e-3, 1.0e-3),
+        ("e", "b", "cpu", "s", "a", "optimal", 1e-3, 1.05e-3),
+        ("e", "b", "cpu", "s", "a", "optimal_time", 1e-3, 1.2e-3),  # 1.2 / 1.0: worst
+        # chain b: the model picks reverse; measured 2x slower than forward -> wrong
+        ("e", "b", "cpu", "s", "b", "forward", 3e-3, 1e-3),
+        ("e", "b", "cpu", "s", "b", "reverse", 1e-3, 2e-3),
+        ("e", "b", "cpu", "s", "b", "jacfwd", 1e-4, 9e-4),  # not in the contest
+        ("e", "b", "cpu", "s", "b", "optimal_time", 1e-3, 1.1e-3),
+    ]
+    f = P.time_fidelity(hand_table(rows), ["engine", "backend"])["e / b / cpu"]
+    assert (f["winner_configs"], f["winner_right"]) == (2, 1)
+    assert f["worst_ratio"] == pytest.approx(1.2) and f["worst_row"] == "s a"
+    assert f["rows"] == 6  # 9e-4 s is under 1 ms
+
+
+def test_time_model_plot_without_model_seconds_says_why(tmp_path):
+    frame = hand_table([("e", "b", "cpu", "s", "a", "forward", float("nan"), 1e-3)])
+    _, notes = P.time_model_figure(frame, ["engine", "backend"])
+    assert any("no rows with model_seconds" in n for n in notes)
+    assert P.time_fidelity(frame, ["engine", "backend"]) == {}

@@ -1,7 +1,10 @@
 """The benchmark job behind ``make bench``: run the suites, write the tidy CSV, draw the plots.
 
-``jacobench bench [--grid default] [--memory-budget 4GiB] [--engine all]`` (or
-``python -m jacobench.bench.harness ...``) runs the pytest-benchmark suites that ship in
+``jacobench bench [--grid default] [--memory-budget 4GiB] [--engine all] [--profile auto]``
+(or ``python -m jacobench.bench.harness ...``) first makes sure there is a device profile of this
+machine (``results/profiles/<device>.json``: reused when it describes this device, versions and
+matmul precision, else measured, about a minute; see :func:`jacobench.calibrate`), then runs the
+pytest-benchmark suites that ship in
 ``jacobench/bench/suites/`` over a grid (see :mod:`jacobench.bench.grid`), keeps their raw JSON,
 builds ``results/<run_id>.csv`` and ``results/latest.csv`` from it, writes the environment sidecar
 ``results/<run_id>.json``, then draws the plots and the report into ``plots/`` and
@@ -176,6 +179,8 @@ def run(
     plots_dir: Path = Path("plots"),
     plots: bool = True,
     pytest_args: Sequence[str] = (),
+    profile: str | None = "auto",
+    matmul_precision: str = "highest",
 ) -> tuple[int, dict[str, Path]]:
     """Run the suites and write the results; returns pytest's exit status and the files written.
 
@@ -189,6 +194,11 @@ def run(
         plots_dir: Where the plots go.
         plots: Whether to draw the plots and the report.
         pytest_args: More arguments for pytest, e.g. ``["-k", "numpy"]`` to run fewer rows.
+        profile: ``"auto"``: this machine's device profile in ``results_dir/profiles/``, reused
+            or measured first; a path: that profile (measured again if it describes another
+            device, version or precision); ``None``: none (``model_seconds`` is NaN and the
+            ``optimal_time`` rows are skipped).
+        matmul_precision: JAX's default matmul precision for the timed calls and the profile.
 
     Raises:
         JacobenchError: An unknown grid or engine, or a suite missing from the package.
@@ -211,6 +221,7 @@ def run(
     if swept:
         names = ", ".join(p.name for p in swept)
         print(f"jacobench: removed {len(swept)} leftover(s) of killed runs: {names}", flush=True)
+    profile_path = _device_profile(profile, results_dir, matmul_precision)
     # pytest-benchmark opens its JSON file when it starts: let it write to a hidden name (which
     # also claims the run id, locked while this run lives), and give the file its real name only
     # once the suites have finished.
@@ -232,6 +243,8 @@ def run(
                 f"--skipped-json={skipped_path.resolve()}",
                 f"--benchmark-json={raw_part.resolve()}", f"--benchmark-storage={storage}",
                 "--benchmark-columns=min,median,iqr,rounds", "--benchmark-sort=fullname",
+                f"--matmul-precision={matmul_precision}",
+                *([f"--profile={profile_path.resolve()}"] if profile_path else []),
                 *pytest_args,
             )  # fmt: skip
             status = _call(command)
@@ -257,6 +270,7 @@ def run(
         "memory_budget_bytes": budget,
         "engines": list(engines),
         "pytest_exit_status": status,
+        "device_profile": None if profile_path is None else str(profile_path),
         "csv": str(written["csv"]),
         "raw_json": str(raw_path),
     }
@@ -292,6 +306,27 @@ def sweep_leftovers(results_dir: Path) -> list[Path]:
                 skipped.unlink()
                 removed.append(skipped)
     return removed
+
+
+def _device_profile(asked: str | None, results_dir: Path, precision: str) -> Path | None:
+    """The device profile the suites use: reused if it describes this machine, else measured."""
+    if asked is None or asked == "none":
+        return None
+    import time
+
+    import jax
+
+    from ..timing import default_path, load_or_calibrate
+
+    path = results_dir / "profiles" / default_path().name if asked == "auto" else Path(asked)
+    start = time.perf_counter()
+    with jax.default_matmul_precision(None if precision == "default" else precision):
+        profile = load_or_calibrate(
+            path, backends=("numpy", "jax"), dtypes=("float32",), progress=True
+        )
+    how = "reused" if time.perf_counter() - start < 1 else f"measured in {profile.calibration_s} s"
+    print(f"jacobench: device profile {path} ({how})", flush=True)
+    return path
 
 
 def _claim_run_id(results_dir: Path) -> tuple[str, Path, int]:
@@ -391,6 +426,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plots-dir", type=Path, default=Path("plots"))
     parser.add_argument("--no-plots", action="store_true", help="do not draw plots or the report")
     parser.add_argument(
+        "--profile",
+        default="auto",
+        help="device profile for predicted seconds: auto (results/profiles/<device>.json, "
+        "reused or measured first), a path, or none",
+    )
+    parser.add_argument(
+        "--matmul-precision",
+        default="highest",
+        choices=["default", "high", "highest"],
+        help="JAX's default matmul precision for the timed calls and the profile "
+        "(default: highest)",
+    )
+    parser.add_argument(
         "pytest_args",
         nargs="*",
         help="passed on to pytest (after --), e.g. -- -k numpy to run fewer rows",
@@ -408,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             plots_dir=args.plots_dir,
             plots=not args.no_plots,
             pytest_args=args.pytest_args,
+            profile=args.profile,
+            matmul_precision=args.matmul_precision,
         )
     except JacobenchError as exc:
         print(f"jacobench: error: {' '.join(str(exc).split())}", file=sys.stderr)

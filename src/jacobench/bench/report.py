@@ -1,4 +1,4 @@
-"""Turn a results CSV into six PNG plots and a Markdown report; never times anything.
+"""Turn a results CSV into seven PNG plots and a Markdown report; never times anything.
 
 Reads only the CSV the benchmark harness writes (default ``results/latest.csv``) and, when it is
 there, the run's sidecar JSON next to it (``<run_id>.json``) for the environment section. Writes
@@ -64,8 +64,9 @@ PLOT_FILES = (
     "speedup.png",
     "winner_map.png",
     "hessian_depth.png",
+    "time_model.png",
 )
-"""The six PNG files written to the plots directory."""
+"""The seven PNG files written to the plots directory."""
 
 _DPI = 110
 
@@ -264,7 +265,7 @@ def make_report(
     plots_dir: str | os.PathLike[str] = "plots",
     report_path: str | os.PathLike[str] = "results/REPORT.md",
 ) -> dict[str, Any]:
-    """Draw the six plots and write the Markdown report for one results CSV.
+    """Draw the seven plots and write the Markdown report for one results CSV.
 
     Args:
         csv_path: The harness's CSV.
@@ -273,8 +274,10 @@ def make_report(
 
     Returns:
         ``{"report": Path, "plots": {file name: Path}, "fidelity": {engine/backend: figures},
-        "notes": [str]}``; the figures are ``slope``, ``seconds_per_mac``, ``fit_rows``,
-        ``spearman`` (rows with >= 1e7 MACs), ``spearman_rows``, ``spearman_all``,
+        "time_fidelity": {engine/backend/device: figures}, "notes": [str]}``; the time model's
+        figures are those of :func:`jacobench.bench.plots.time_fidelity`; the cost model's are
+        ``slope``, ``seconds_per_mac``, ``fit_rows``, ``spearman`` (rows with >= 1e7 MACs),
+        ``spearman_rows``, ``spearman_all``,
         ``winner_decided``, ``winner_correct``, ``winner_accuracy``, ``map_cells``,
         ``map_agree`` and ``measured_rows``.
 
@@ -305,6 +308,7 @@ def make_report(
         "speedup.png": lambda: P.speedup_figure(speedup_table, cols),
         "winner_map.png": lambda: P.winner_map_figure(P.winners(df, cols), cols),
         "hessian_depth.png": lambda: P.hessian_depth_figure(df, cols),
+        "time_model.png": lambda: P.time_model_figure(df, cols),
     }
     plot_paths = {name: Path(plots_dir) / name for name in PLOT_FILES}
     report_file = Path(report_path)
@@ -317,6 +321,7 @@ def make_report(
             notes += plot_notes
             _save(fig, plot_paths[name], staged)
         fidelity = markdown.fidelity(df, cols, fits)
+        time_fidelity = P.time_fidelity(df, cols)
         text = markdown.render(
             csv_path=csv_file,
             report_path=report_file,
@@ -326,11 +331,18 @@ def make_report(
             meta=meta,
             meta_source=meta_source,
             fidelity=fidelity,
+            time_fidelity=time_fidelity,
             speedup_table=speedup_table,
             notes=notes,
         )
         staged.temp_for(report_file).write_text(text, encoding="utf-8")
-    return {"report": report_file, "plots": plot_paths, "fidelity": fidelity, "notes": notes}
+    return {
+        "report": report_file,
+        "plots": plot_paths,
+        "fidelity": fidelity,
+        "time_fidelity": time_fidelity,
+        "notes": notes,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

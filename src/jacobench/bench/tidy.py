@@ -76,6 +76,7 @@ COLUMNS: dict[str, Column] = {
     "model_macs": Column("Int64", required=True),
     "model_forward_macs": Column("Int64", required=True),
     "model_reverse_macs": Column("Int64", required=True),
+    "model_seconds": Column("float64"),
     "xla_flops": Column("float64"),
     "time_median_s": Column("float64", required=True),
     "time_min_s": Column("float64"),

@@ -32,7 +32,7 @@ import numpy as np
 from .._core import announce
 from .._tables import CHUNK, chunks, left, new_table, right, splits
 from .._text import int_text
-from .model import MacCosts
+from .model import Costs
 from .tree import Node, leaf, split_node
 
 __all__ = ["cheapest", "expected_seconds", "least_peak", "planning_seconds"]
@@ -131,7 +131,7 @@ def _batched(whole: Any, one_at_a_time: Any, width: Any) -> Any:
 class _Program(_Spans):
     """The unbounded program's tables: MACs, nodes and choices besides the spans' own."""
 
-    def __init__(self, d: tuple[int, ...], costs: MacCosts) -> None:
+    def __init__(self, d: tuple[int, ...], costs: Costs) -> None:
         super().__init__(d)
         n, big = self.n, max(d)
         samples = (
@@ -344,7 +344,7 @@ def _above(value: Any) -> Any:
 
 
 @lru_cache(maxsize=256)
-def cheapest(d: tuple[int, ...], costs: MacCosts) -> Node:
+def cheapest(d: tuple[int, ...], costs: Costs) -> Node:
     """The cheapest plan of trusted widths (see :func:`jacobench.matrix_free.optimal`)."""
     program = _Program(d, costs)
     kind = "object" if object in (program.mtype, program.ptype) else "int64"

@@ -19,7 +19,9 @@ from jacobench.bench import measure
 
 from .conftest import DTYPE, SEED, check_then_time, xla_figures
 
-STRATEGIES = tuple(jb.matrix_free.STRATEGIES)
+STRATEGIES = (*jb.matrix_free.STRATEGIES, "optimal_time")
+"""Every registered strategy, and ``optimal_time``: the plan with the least predicted seconds on
+this device (the profile's)."""
 
 
 def _point(d0: int, dtype: str) -> jax.Array:
@@ -38,20 +40,30 @@ def _reference(widths: tuple[int, ...]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_matrix_free(benchmark, config, strategy, row, guard):
+def test_matrix_free(benchmark, config, strategy, row, guard, model_seconds, fastest_plan):
     widths = config.widths
-    plan = jb.plan_matrix_free(widths, strategy)
-    itemsize = np.dtype(DTYPE).itemsize
     info = {
         **row,
         "engine": "matrix_free",
         "backend": "jax",
         "device": measure.device_description("jax"),
         "strategy": strategy,
+    }
+    if strategy == "optimal_time":
+        plan = fastest_plan(
+            info,
+            lambda prof: jb.plan_matrix_free(widths, objective="time", profile=prof, dtype=DTYPE),
+        )
+    else:
+        plan = jb.plan_matrix_free(widths, strategy)
+    itemsize = np.dtype(DTYPE).itemsize
+    info = {
+        **info,
         "plan_formula": plan.formula,
         "model_macs": plan.macs,
         "model_forward_macs": plan.forward_macs,
         "model_reverse_macs": plan.reverse_macs,
+        "model_seconds": model_seconds(plan, "jax"),
         # The plan's peak plus the point x (the weights are constants of the compiled function).
         "mem_model_bytes": plan.memory_bytes(DTYPE) + widths[0] * itemsize,
     }

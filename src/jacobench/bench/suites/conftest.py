@@ -8,12 +8,18 @@ Options (``make bench`` passes them through ``jacobench bench``):
   --matmul-precision P   JAX's default matmul precision (default: "highest", true float32; on
                          GPUs JAX's own default multiplies float32 in TF32, which fails the
                          float32 accuracy check; pass "default" to time that)
+  --profile PATH         the device profile (jacobench calibrate) for each row's model_seconds
+                         and the optimal_time strategy; without it, or if it describes another
+                         device, version or precision, model_seconds is NaN and optimal_time
+                         rows are skipped (and recorded)
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -21,6 +27,7 @@ import numpy as np
 import pytest
 
 from jacobench.bench import grid, harness, measure
+from jacobench.timing import load, predict_seconds, stale_reason
 from jacobench.units import format_bytes, parse_bytes
 
 # Float64 references need x64; every timed array is given an explicit dtype.
@@ -41,6 +48,7 @@ def pytest_addoption(parser):
         choices=["default", "high", "highest"],
         help="jax_default_matmul_precision for the timed calls",
     )
+    group.addoption("--profile", default=None, help="device profile JSON (jacobench calibrate)")
 
 
 def pytest_configure(config):
@@ -83,6 +91,49 @@ def row(config, pytestconfig):
         "d_L": w[-1],
         "dtype": DTYPE,
     }
+
+
+@pytest.fixture(scope="session")
+def device_profile(pytestconfig):
+    """The device profile of ``--profile`` if it describes this machine now; else None."""
+    path = pytestconfig.getoption("--profile")
+    if path is None:
+        return None
+    profile = load(path)
+    why = stale_reason(profile, backends=("numpy", "jax"), dtypes=(DTYPE,))
+    if why is not None:
+        warnings.warn(f"not using the device profile {path}: {why}", stacklevel=1)
+        return None
+    return profile
+
+
+@pytest.fixture
+def model_seconds(device_profile):
+    """``model_seconds(plan, backend)``: the plan's predicted seconds (NaN without a profile)."""
+
+    def predict(plan, backend: str) -> float:
+        if device_profile is None:
+            return math.nan
+        return predict_seconds(plan, device_profile, backend, DTYPE)
+
+    return predict
+
+
+@pytest.fixture
+def fastest_plan(device_profile, pytestconfig):
+    """``fastest_plan(info, make)``: ``make(profile)``, the time-optimal plan; without a
+    profile, the row is skipped (and recorded)."""
+
+    def plan_it(info: dict, make):
+        if device_profile is None:
+            reason = "no device profile for this machine (pass --profile; see jacobench calibrate)"
+            pytestconfig._jacobench_skipped.append(
+                {**info, "status": "skipped", "skip_reason": reason}
+            )
+            pytest.skip(reason)
+        return make(device_profile)
+
+    return plan_it
 
 
 @pytest.fixture
