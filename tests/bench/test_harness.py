@@ -9,6 +9,7 @@ import jax
 import pandas as pd
 import pytest
 
+import jacobench as jb
 from jacobench import matrix_free as mf
 from jacobench.bench import harness, tidy
 from jacobench.timing import calibrate, default_path, load, save
@@ -61,7 +62,8 @@ def test_the_run_writes_csv_latest_sidecar_and_raw_json(tiny_run):
     assert sidecar["device_profile"] == str(profile)
     assert load(profile) == quick  # reused, not measured again
     raw = json.loads(written["raw"].read_text())
-    assert len(raw["benchmarks"]) == (frame["status"] == "ok").sum()
+    timed = (frame["status"] == "ok") & (frame["same_program_as"].fillna("") == "")
+    assert len(raw["benchmarks"]) == timed.sum()  # a twin row takes its owner's rounds
     assert (results / "earlier.csv").read_text() == "an earlier run's results\n"
     assert not list(results.glob(".*"))  # no temporary files left behind
 
@@ -85,11 +87,43 @@ def test_rows_are_checked_timed_and_costed(tiny_run):
     assert (ok["time_median_s"] > 0).all() and (ok["rounds"] >= 10).all()
     assert (ok["max_abs_error"] < 1e-4).all()
     jax_rows = ok[ok["backend"] == "jax"]
-    assert (jax_rows["compile_s"] > 0).all()
+    # every row compiled its program, or runs the one a twin row of its chain compiled and timed
+    compiled = jax_rows["compile_s"] > 0
+    twin = jax_rows["same_program_as"].fillna("") != ""
+    assert (compiled ^ twin).all() and twin.any()
+    keys = ["engine", "backend", "sweep", "widths", "batch"]
+    owners = jax_rows[~twin].set_index([*keys, "strategy"])
+    for _, r in jax_rows[twin].iterrows():
+        owner = owners.loc[(*(r[k] for k in keys), r["same_program_as"])]
+        assert r["compile_s"] == 0 and r["plan_formula"] == owner["plan_formula"]
+        assert r["time_median_s"] == owner["time_median_s"] and r["rounds"] == owner["rounds"]
     assert set(jax_rows["mem_source"]) == {"xla_memory_analysis"}
     # XLA counts two flops per multiply-add (and says nothing for a single layer: no product).
-    costed = jax_rows[jax_rows["model_macs"] > 0]
-    assert (costed["xla_flops"] >= 2 * costed["model_macs"]).all()
+    # The matrix-free executor runs the identity seeds of dense layers without a product, so
+    # those multiply-adds of the model are not executed.
+    executed = jax_rows.apply(
+        lambda r: r["model_macs"] - r["batch"] * identity_seed_macs(r["widths"], r["strategy"])
+        if r["engine"] == "matrix_free" else r["model_macs"],
+        axis=1,
+    )  # fmt: skip
+    costed = jax_rows[executed > 0]
+    assert (costed["xla_flops"] >= 2 * executed[executed > 0]).all()
+
+
+def identity_seed_macs(widths, strategy):
+    """Multiply-adds of the identity seeds' first products in a matrix-free plan's leaves."""
+    if strategy in mf.JAX_BASELINES:
+        return 0
+    d = tuple(int(w) for w in widths.split("-"))
+    stack, total = [jb.plan_matrix_free(d, strategy).tree], 0
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.op == "tangents":
+            total += d[node.lo - 1] * d[node.lo] * d[node.lo - 1]
+        elif node.op == "adjoints":
+            total += d[node.hi] * d[node.hi] * d[node.hi - 1]
+    return total
 
 
 def test_memory_guard_skips_and_records_without_allocating(tiny_run):

@@ -13,6 +13,9 @@ Sweeps:
 * ``depth``: narrow ends (``d_0 = d_L = 32`` in the default grid) around a fixed interior
   width, ``L`` from 1 upwards: cost grows with depth in every mode, memory mostly in reverse
   mode, which keeps every activation for the backward pass.
+* ``batched``: per-example Jacobians of ``batch`` points at once (``jax.vmap`` of the Jacobian,
+  as they are used in practice), for hourglass and constant chains; only the matrix-free engine
+  runs them (the explicit engine multiplies given matrices and has no points).
 
 The second-order suite (engine ``hessian``) measures scalar chains (``d_L = 1``) from
 :data:`HESSIAN_GRIDS`, by the same grid names:
@@ -63,22 +66,29 @@ class Config:
     """One chain to measure.
 
     Attributes:
-        sweep: ``"profiles"``, ``"crossover"`` or ``"depth"`` (``"hessian-depth"``,
+        sweep: ``"profiles"``, ``"crossover"``, ``"depth"`` or ``"batched"`` (``"hessian-depth"``,
             ``"hessian-width"`` or ``"hessian-narrow"`` in :data:`HESSIAN_GRIDS`).
         profile: The width profile's name (``"crossover"`` / ``"depth"`` in those sweeps).
         scale: A short label of the size within the sweep, e.g. ``"s"`` or ``"d0=8,dL=512"``.
         widths: ``(d_0, ..., d_L)``.
+        batch: How many points' Jacobians one call computes (1: a single point).
+
+    Example:
+        >>> Config("batched", "hourglass", "B=16", (8, 2, 8), batch=16).id
+        'batched-hourglass-8-2-8-B16'
     """
 
     sweep: str
     profile: str
     scale: str
     widths: tuple[int, ...]
+    batch: int = 1
 
     @property
     def id(self) -> str:
         """A short, unique, readable test id."""
-        return f"{self.sweep}-{self.profile}-{'-'.join(map(str, self.widths))}"
+        tail = f"-B{self.batch}" if self.batch > 1 else ""
+        return f"{self.sweep}-{self.profile}-{'-'.join(map(str, self.widths))}{tail}"
 
 
 def profile_widths(
@@ -161,18 +171,28 @@ def _depth(width: int, depths: tuple[int, ...], ends: int = 4) -> list[Config]:
     ]
 
 
+def _batched(chains: dict[str, tuple[int, ...]], batches: tuple[int, ...]) -> list[Config]:
+    return [
+        Config("batched", profile, f"B={b}", widths, batch=b)
+        for profile, widths in chains.items()
+        for b in batches
+    ]
+
+
 GRIDS: dict[str, list[Config]] = {
     # A handful of small chains: for tests and quick looks (seconds).
     "tiny": [
         *_profiles({"xs": (24, 3)}, depth=3)[:3],
         *_crossover((2, 16), interior=8, depth=3),
         *_depth(8, (1, 3), ends=2),
+        *_batched({"hourglass": (12, 12, 2, 12, 12)}, (4,)),
     ],
     # The default `make bench`: a few minutes on two CPU cores.
     "default": [
         *_profiles({"s": (256, 16), "m": (1024, 32)}, depth=4),
         *_crossover((16, 64, 256, 1024), interior=512, depth=4),
         *_depth(512, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32), ends=32),
+        *_batched({"hourglass": (512, 512, 16, 512, 512), "constant": (256,) * 5}, (4, 16)),
     ],
     # `make bench GRID=full`: larger scales, a finer crossover, deeper chains.
     "full": [
@@ -182,10 +202,18 @@ GRIDS: dict[str, list[Config]] = {
         *_crossover((8, 32, 128, 512, 2048), interior=1024, depth=4),
         *_depth(512, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)),
         *_depth(2048, (1, 2, 4, 8, 16, 32)),
+        *_batched({"hourglass": (768, 1024, 16, 1024, 768)}, (4, 16)),
+        *_batched({"hourglass": (1000, 1000, 10, 1000, 1000)}, (16,)),
     ],
     # `make bench GRID=large`: for accelerators, where the default grid's chains take only tens of
     # microseconds and time is launch latency, not multiply-adds. Too slow for a laptop CPU.
+    # The batched sweep goes first: the suites run rows in this order, so a run that reaches its
+    # time limit has measured what matters most.
     "large": [
+        *_batched({"hourglass": (2048, 2048, 16, 2048, 2048)}, (1, 16, 64)),
+        *_batched({"hourglass": (1000, 1000, 10, 1000, 1000)}, (1, 64)),
+        *_batched({"hourglass": (8192, 8192, 64, 8192, 8192)}, (1,)),
+        *_batched({"constant": (2048,) * 5}, (16,)),
         *_profiles({"xl": (4096, 128)}, depth=4),
         *_crossover((128, 1024, 8192), interior=2048, depth=4),
         *_depth(4096, (1, 2, 4, 8)),

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import speedups
 from .markdown_hessian import hessian_section
 from .plots.common import (
     FIT_MIN_MACS,
@@ -469,6 +470,11 @@ def render(
         _time_fidelity_md(time_fidelity or {}),
         "## Largest speedups of the optimal plan",
         _speedups_md(speedup_table, cols),
+        "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",
+        speedups.format_table(speedups.table(df), markdown=True)
+        + "\n\nmeasured = min(t_jacfwd, t_jacrev) / t_optimal; predicted = MAC ratio; "
+        "fraction = measured / predicted; batch > 1: per-example Jacobians of that many points "
+        "in one call (`jax.vmap`).",
         "## Optimal plan per profile",
         _plans_md(df),
         "## Any function: the auto engine's models",

@@ -6,9 +6,10 @@ the strategy against a reference, measure memory in a pass of its own, then hand
 to pytest-benchmark for timing. Compilation always happens before and outside the timed call.
 
 Example:
-    >>> rounds, iterations = choose_rounds(0.5)
-    >>> rounds, iterations
-    (10, 1)
+    >>> choose_rounds(0.01)  # 10 rounds at least, about 0.4 s in all
+    (40, 1)
+    >>> choose_rounds(0.5)  # a slow call: at most 3 s of rounds
+    (6, 1)
 """
 
 from __future__ import annotations
@@ -165,19 +166,24 @@ def tracemalloc_peak(call: Callable[[], Any]) -> int:
     return peak
 
 
-def choose_rounds(seconds_per_call: float, target_s: float = 0.4) -> tuple[int, int]:
+def choose_rounds(
+    seconds_per_call: float, target_s: float = 0.4, max_s: float = 3.0
+) -> tuple[int, int]:
     """Rounds and iterations per round for a call that takes ``seconds_per_call``.
 
     Each round lasts at least a millisecond (tiny calls are looped), and all rounds together about
-    ``target_s``, with 10 to 100 rounds.
+    ``target_s``, with 10 to 100 rounds; a slow call gets fewer rounds (at least 3), so that they
+    take no more than ``max_s`` where 3 rounds allow it.
 
     Example:
-        >>> choose_rounds(1e-5)
-        (100, 100)
+        >>> choose_rounds(1e-5), choose_rounds(0.05), choose_rounds(2.0)
+        ((100, 100), (10, 1), (3, 1))
     """
     per_call = max(seconds_per_call, 1e-7)
     iterations = min(1000, max(1, math.ceil(1e-3 / per_call)))
     rounds = min(100, max(10, math.ceil(target_s / (per_call * iterations))))
+    if rounds * per_call * iterations > max_s:
+        rounds = max(3, math.floor(max_s / (per_call * iterations)))
     return rounds, iterations
 
 

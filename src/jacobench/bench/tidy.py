@@ -2,7 +2,7 @@
 
 The raw JSON stays the record of every timing; the CSV is one row per (configuration, strategy),
 with the timing summary, everything the suites put in ``extra_info``, and a row for each
-configuration the memory guard skipped. :data:`COLUMNS` is the schema; ``results/README.md``
+configuration that was skipped or failed. :data:`COLUMNS` is the schema; ``results/README.md``
 says what each column means.
 
 Example:
@@ -71,6 +71,7 @@ COLUMNS: dict[str, Column] = {
     "depth": Column("Int64", required=True),
     "d_0": Column("Int64", required=True),
     "d_L": Column("Int64", required=True),
+    "batch": Column("Int64"),
     "strategy": Column("string", required=True),
     "plan_formula": Column("string"),
     "model_macs": Column("Int64", required=True),
@@ -84,6 +85,7 @@ COLUMNS: dict[str, Column] = {
     "rounds": Column("Int64"),
     "unstable": Column("boolean"),
     "compile_s": Column("float64"),
+    "same_program_as": Column("string"),
     "mem_model_bytes": Column("Int64"),
     "mem_measured_bytes": Column("float64"),
     "mem_source": Column("string"),
@@ -122,11 +124,12 @@ def load_json(path: str | os.PathLike[str]) -> Any:
 def build_frame(
     raw: Mapping[str, Any], skipped: Iterable[Mapping[str, Any]], run_id: str
 ) -> pd.DataFrame:
-    """One tidy row per benchmark, plus one per skipped configuration.
+    """One tidy row per benchmark, plus one per row that was skipped or failed.
 
     Args:
         raw: pytest-benchmark's JSON document (``--benchmark-json``).
-        skipped: Rows the memory guard skipped (``status == "skipped"`` with a reason).
+        skipped: Rows that were not timed: ``status`` "skipped" (memory budget, time limit, out
+            of memory, stopped) or "failed", with the reason in ``skip_reason``.
         run_id: The run's id, put in every row.
 
     Returns:
@@ -158,7 +161,7 @@ def build_frame(
             }
         )
     for skip in skipped:
-        rows.append({**dict(skip), "run_id": run_id, "status": "skipped"})
+        rows.append({**dict(skip), "run_id": run_id, "status": skip.get("status", "skipped")})
     frame = pd.DataFrame(rows)
     for column, (dtype, _) in COLUMNS.items():
         if column not in frame:
@@ -168,6 +171,8 @@ def build_frame(
         except (TypeError, ValueError) as exc:
             raise JacobenchError(f"column {column!r} cannot be read as {dtype}: {exc}") from None
     frame["skip_reason"] = frame["skip_reason"].fillna("")
+    frame["same_program_as"] = frame["same_program_as"].fillna("")
+    frame["batch"] = frame["batch"].fillna(1)  # rows of suites without batches: one point
     extra = [c for c in frame.columns if c not in COLUMNS]
     return frame[list(COLUMNS) + extra]
 

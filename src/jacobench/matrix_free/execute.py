@@ -3,7 +3,10 @@
 Planning is :func:`jacobench.matrix_free.plan`'s job; :func:`jacobian` checks its inputs and runs
 the plan's tree, holding each activation once and evaluating the factors of a product in the
 order the shared rule (:func:`jacobench._core.lower_peak_first`) gives, as the memory model
-assumes.
+assumes. A pass through a run of :class:`~jacobench.chain.Dense` layers takes the fast path of
+:mod:`jacobench.matrix_free.dense` (one product per layer, identity seeds without a product, the
+activations of the forward sweep reused); any other layer is reached through ``jax.jvp`` /
+``jax.vjp``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from .._core import check_objective, element_of
 from .._text import show
 from ..chain import Chain
 from ..errors import JacobenchError
+from . import dense
 from .model import analyse_all, costs_of, right_first
 from .planner import JAX_BASELINES, MatrixFreePlan, _time_costs, fit, plan
 from .tree import Node
@@ -34,9 +38,10 @@ def jacobian(
     """The ``(d_L, d_0)`` Jacobian of ``chain`` at ``x``, built by a matrix-free plan.
 
     Only JVPs and VJPs of the layers are used (``jax.jvp`` / ``jax.vjp``, vmapped over the seed
-    columns or rows); the activations ``x_0 .. x_L`` are computed once, as far as the plan needs
-    them. Works eagerly, inside ``jax.jit`` (the plan is made once, at trace time, from the
-    chain's static widths, and cached) and under ``jax.vmap`` over ``x``.
+    columns or rows; for :class:`~jacobench.chain.Dense` layers, the products they amount to,
+    see :mod:`jacobench.matrix_free.dense`); the activations ``x_0 .. x_L`` are computed once,
+    as far as the plan needs them. Works eagerly, inside ``jax.jit`` (the plan is made once, at
+    trace time, from the chain's static widths, and cached) and under ``jax.vmap`` over ``x``.
 
     Any other JAX-traceable function ``f`` is taken too: its chain is discovered, planned and run
     on the flattened input, and the result has the structure of ``jax.jacfwd(f)(x)`` (see
@@ -184,6 +189,8 @@ class _Runner:
         import jax
         import jax.numpy as jnp
 
+        if dense.is_dense(self.chain.layers[lo - 1 : hi]):
+            return self.dense_tangents(lo, hi, seed, batch)
         x0 = self.act(lo - 1)
         f = self.segment(lo, hi)
         seed = None if seed is None else seed.astype(x0.dtype)
@@ -208,6 +215,8 @@ class _Runner:
         import jax
         import jax.numpy as jnp
 
+        if dense.is_dense(self.chain.layers[lo - 1 : hi]):
+            return self.dense_adjoints(lo, hi, seed, batch)
         out, pullback = jax.vjp(self.segment(lo, hi), self.act(lo - 1))
         seed = None if seed is None else seed.astype(out.dtype)
         a = self.d[hi] if seed is None else seed.shape[0]  # how many adjoints
@@ -222,6 +231,56 @@ class _Runner:
             return jax.vmap(lambda w: pullback(w)[0])(rows)
 
         return block(0, a) if batch is None else _in_batches(block, a, batch, axis=0)
+
+    def dense_tangents(self, lo: int, hi: int, seed: Any | None, batch: int | None) -> Any:
+        """:meth:`tangents` through dense layers: one product per layer (see :mod:`.dense`)."""
+        import jax
+
+        layers = self.chain.layers[lo - 1 : hi]
+        h = self.act(lo - 1)
+        seed = None if seed is None else seed.astype(h.dtype)
+        t = self.d[lo - 1] if seed is None else seed.shape[1]
+        if batch is None:  # the pass makes the activations it needs and keeps them
+            known = [self.acts[k] if k < len(self.acts) else None for k in range(lo, hi + 1)]
+            block, outs = dense.push(layers, h, dense.Eye(0, t) if seed is None else seed, known)
+            for k, out in zip(range(lo, hi + 1), outs, strict=True):
+                if k == len(self.acts):  # a new activation: keep it (the list stays in order)
+                    self.acts.append(out)
+            return block
+        self.act(hi)  # every batch reuses the activations: make them once, outside the loop
+        known = [self.acts[k] for k in range(lo, hi + 1)]
+
+        def columns(start: Any, size: int) -> Any:
+            cols: Any
+            if seed is None:
+                cols = dense.Eye(start, size)
+            else:
+                cols = jax.lax.dynamic_slice_in_dim(seed, start, size, axis=1)
+            return dense.push(layers, h, cols, known)[0]
+
+        return _in_batches(columns, t, batch, axis=1)
+
+    def dense_adjoints(self, lo: int, hi: int, seed: Any | None, batch: int | None) -> Any:
+        """:meth:`adjoints` through dense layers, from the activations held (see :mod:`.dense`)."""
+        import jax
+
+        layers = self.chain.layers[lo - 1 : hi]
+        self.act(hi)
+        acts = [self.acts[k] for k in range(lo - 1, hi + 1)]
+        seed = None if seed is None else seed.astype(acts[-1].dtype)
+        a = self.d[hi] if seed is None else seed.shape[0]
+        if batch is None:
+            return dense.pull(layers, acts, dense.Eye(0, a) if seed is None else seed)
+
+        def rows(start: Any, size: int) -> Any:
+            block: Any
+            if seed is None:
+                block = dense.Eye(start, size)
+            else:
+                block = jax.lax.dynamic_slice_in_dim(seed, start, size, axis=0)
+            return dense.pull(layers, acts, block)
+
+        return _in_batches(rows, a, batch, axis=0)
 
     def run(self, root: Node) -> Any:
         """Evaluate the plan ``root``: children before parents, without recursion."""

@@ -66,7 +66,7 @@ def _run(apply, strategy: str):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_auto(benchmark, model, strategy, pytestconfig, guard):
+def test_auto(benchmark, model, strategy, pytestconfig, guard, watch):
     name, size = model
     apply, params = _model(name, size, DTYPE)
     n = models.input_width(name, size)
@@ -102,7 +102,8 @@ def test_auto(benchmark, model, strategy, pytestconfig, guard):
         "mem_model_bytes": plan.memory_bytes(DTYPE) + n * np.dtype(DTYPE).itemsize,
     }
     guard(info, info["mem_model_bytes"])
-    compiled, info["compile_s"] = measure.compile_jax(_run(apply, strategy), params, x)
-    call = lambda: jax.block_until_ready(compiled(params, x))  # noqa: E731
-    info.update(xla_figures(compiled, call, device))
-    check_then_time(benchmark, info, call, _reference(name, size), f"{strategy} on {name}")
+    with watch(info):  # out of memory or stopped: recorded as skipped, and the run goes on
+        compiled, info["compile_s"] = measure.compile_jax(_run(apply, strategy), params, x)
+        call = lambda: jax.block_until_ready(compiled(params, x))  # noqa: E731
+        info.update(xla_figures(compiled, call, device))
+        check_then_time(benchmark, info, call, _reference(name, size), f"{strategy} on {name}")

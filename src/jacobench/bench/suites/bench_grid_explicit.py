@@ -1,7 +1,11 @@
 """The explicit engine on the grid: multiply() with several bracketings, numpy and JAX.
 
-Per row: plan, guard the memory budget, check the product against the float64 reference, measure
-memory in a pass of its own, then time a blocking call (JAX: compiled beforehand, not timed).
+Per row: plan, guard the memory budget and the time limit, check the product against the float64
+reference, measure memory in a pass of its own, then time a blocking call (JAX: compiled
+beforehand, not timed; a bracketing that another strategy of the row's chain already compiled,
+``optimal`` that is ``forward`` say, reuses that program and its timing). numpy rows above
+``--numpy-max-macs`` are skipped and recorded (beside an accelerator, its host CPU would take
+seconds a row).
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ import pytest
 import jacobench as jb
 from jacobench.bench import measure
 
-from .conftest import DTYPE, SEED, check_then_time, xla_figures
+from .conftest import (
+    DTYPE,
+    SEED,
+    check_then_time,
+    compile_once,
+    numpy_max_macs,
+    record_row,
+    xla_figures,
+)
 
 STRATEGIES = ("forward", "reverse", "optimal", "balanced", "optimal_time")
 """``optimal_time``: the plan with the least predicted seconds on this device (the profile's)."""
@@ -23,7 +35,8 @@ BACKENDS = ("numpy", "jax")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_explicit(
-    benchmark, config, strategy, backend, row, guard, model_seconds, fastest_plan
+    benchmark, config, strategy, backend, row, guard, watch, pytestconfig,
+    model_seconds, fastest_plan,
 ):  # fmt: skip
     widths = config.widths
     info = {
@@ -55,9 +68,19 @@ def test_explicit(
         "mem_model_bytes": plan.memory_bytes(DTYPE) + input_bytes,
     }
     guard(info, info["mem_model_bytes"])
+    limit = numpy_max_macs(pytestconfig)
+    if backend == "numpy" and plan.macs > limit:
+        reason = f"numpy row of {plan.macs:,} MACs skipped (--numpy-max-macs {limit:g})"
+        record_row(pytestconfig, info, "skipped", reason)
+        pytest.skip(reason)
+    with watch(info):
+        _measure(benchmark, info, widths, plan, backend, config, pytestconfig)
 
+
+def _measure(benchmark, info, widths, plan, backend, config, pytestconfig):
     mats = measure.random_jacobians(widths, DTYPE, SEED)
     ref = measure.reference_product(widths, SEED)
+    program = None
     if backend == "numpy":
         call = lambda: jb.multiply(mats, plan)  # noqa: E731
         info["compile_s"] = float("nan")
@@ -71,7 +94,14 @@ def test_explicit(
     else:
         device = jax.devices()[0]
         args = [jax.device_put(m, device) for m in mats]
-        compiled, info["compile_s"] = measure.compile_jax(lambda ms: jb.multiply(ms, plan), args)
+        made = compile_once(
+            (config.id, "jax", plan.tree),
+            info["strategy"],
+            lambda: measure.compile_jax(lambda ms: jb.multiply(ms, plan), args),
+        )
+        compiled, program = made["compiled"], made["program"]
+        info.update(compile_s=made["compile_s"], same_program_as=made["same_program_as"])
         call = lambda: jax.block_until_ready(compiled(args))  # noqa: E731
         info.update(xla_figures(compiled, call, device))
-    check_then_time(benchmark, info, call, ref, f"{strategy}/{backend} on {widths}")
+    what = f"{info['strategy']}/{backend} on {widths}"
+    check_then_time(benchmark, info, call, ref, what, program, pytestconfig)

@@ -1,8 +1,15 @@
 """The matrix-free engine on the grid: jacobian() of an mlp chain with every strategy.
 
-Per row: plan, guard the memory budget, check the Jacobian against jax.jacfwd of the same chain in
-float64, read XLA's memory and flop figures, then time the compiled, blocking call (compile time is
-recorded, never timed).
+Per row: plan, guard the memory budget and the time limit, check the Jacobian against
+jax.jacfwd of the same chain in float64, read XLA's memory and flop figures, then time the
+compiled, blocking call (compile time is recorded, never timed).
+
+A config with ``batch > 1`` computes the per-example Jacobians of that many points in one call:
+``jax.vmap`` of ``jacobian`` (JAX's own ``jacfwd`` / ``jacrev`` rows are vmapped alike), and its
+``model_*`` columns count the work of the whole batch. The weights are arguments of the compiled
+program, not constants baked into it (smaller programs, faster compiles, and a persistent cache
+that works), and rows whose programs are the same (``optimal`` that is ``forward``, say) compile
+it once and time it once (the twin row is checked, then takes the first row's timing).
 """
 
 from __future__ import annotations
@@ -17,31 +24,50 @@ import pytest
 import jacobench as jb
 from jacobench.bench import measure
 
-from .conftest import DTYPE, SEED, check_then_time, xla_figures
+from .conftest import DTYPE, SEED, check_then_time, compile_once, xla_figures
 
 STRATEGIES = (*jb.matrix_free.STRATEGIES, "optimal_time")
 """Every registered strategy, and ``optimal_time``: the plan with the least predicted seconds on
 this device (the profile's)."""
+BATCHED = True  # this suite runs the grid's batched configs
 
 
-def _point(d0: int, dtype: str) -> jax.Array:
-    return jnp.asarray(np.random.default_rng(SEED + 1).standard_normal(d0), dtype=dtype)
+def _points(d0: int, batch: int, dtype: str) -> jax.Array:
+    rng = np.random.default_rng(SEED + 1)
+    shape = (d0,) if batch == 1 else (batch, d0)
+    return jnp.asarray(rng.standard_normal(shape), dtype=dtype)
 
 
 @lru_cache(maxsize=2)
-def _chain(widths: tuple[int, ...], dtype: str) -> jb.Chain:
-    return jb.mlp(widths, activation="tanh", seed=SEED, dtype=dtype)
+def _params(widths: tuple[int, ...], dtype: str) -> tuple[tuple[jax.Array, jax.Array], ...]:
+    net = jb.mlp(widths, activation="tanh", seed=SEED, dtype=dtype)
+    return tuple((layer.weight, layer.bias) for layer in net.layers)
+
+
+def _jacobian_fn(widths, batch, strategy):
+    """``(params, x) -> J``: the chain rebuilt from its weights, then one plan (vmapped)."""
+
+    def one(params, x):
+        chain = jb.Chain([jb.Dense(w, b, "tanh") for w, b in params], widths)
+        return jb.jacobian(chain, x, strategy)
+
+    if batch == 1:
+        return one
+    return lambda params, xs: jax.vmap(one, in_axes=(None, 0))(params, xs)
 
 
 @lru_cache(maxsize=2)
-def _reference(widths: tuple[int, ...]) -> np.ndarray:
-    chain = _chain(widths, "float64")
-    return np.asarray(jax.jit(jax.jacfwd(chain))(_point(widths[0], "float64")))
+def _reference(widths: tuple[int, ...], batch: int) -> np.ndarray:
+    params, xs = _params(widths, "float64"), _points(widths[0], batch, "float64")
+    with jax.default_matmul_precision("highest"):
+        return np.asarray(jax.jit(_jacobian_fn(widths, batch, "jacfwd"))(params, xs))
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_matrix_free(benchmark, config, strategy, row, guard, model_seconds, fastest_plan):
-    widths = config.widths
+def test_matrix_free(
+    benchmark, config, strategy, row, guard, watch, pytestconfig, model_seconds, fastest_plan
+):  # fmt: skip
+    widths, batch = config.widths, config.batch
     info = {
         **row,
         "engine": "matrix_free",
@@ -60,20 +86,30 @@ def test_matrix_free(benchmark, config, strategy, row, guard, model_seconds, fas
     info = {
         **info,
         "plan_formula": plan.formula,
-        "model_macs": plan.macs,
-        "model_forward_macs": plan.forward_macs,
-        "model_reverse_macs": plan.reverse_macs,
-        "model_seconds": model_seconds(plan, "jax"),
-        # The plan's peak plus the point x (the weights are constants of the compiled function).
-        "mem_model_bytes": plan.memory_bytes(DTYPE) + widths[0] * itemsize,
+        "model_macs": batch * plan.macs,
+        "model_forward_macs": batch * plan.forward_macs,
+        "model_reverse_macs": batch * plan.reverse_macs,
+        # The time model describes one point; a vmapped batch is not predicted (NaN).
+        "model_seconds": model_seconds(plan, "jax") if batch == 1 else float("nan"),
+        # Every point's working set at once, plus the points (the weights are not counted).
+        "mem_model_bytes": batch * (plan.memory_bytes(DTYPE) + widths[0] * itemsize),
     }
     guard(info, info["mem_model_bytes"])
 
-    chain = _chain(widths, DTYPE)
-    device = jax.devices()[0]
-    x = jax.device_put(_point(widths[0], DTYPE), device)
-    compiled, info["compile_s"] = measure.compile_jax(lambda v: jb.jacobian(chain, v, plan), x)
-    call = lambda: jax.block_until_ready(compiled(x))  # noqa: E731
-    info.update(xla_figures(compiled, call, device))
-    # The reference is jax.jacfwd of the same chain in float64.
-    check_then_time(benchmark, info, call, _reference(widths), f"{strategy} on {widths}")
+    with watch(info):
+        device = jax.devices()[0]
+        params = jax.device_put(_params(widths, DTYPE), device)
+        xs = jax.device_put(_points(widths[0], batch, DTYPE), device)
+        fn = _jacobian_fn(widths, batch, plan)
+        program = strategy if strategy in jb.matrix_free.JAX_BASELINES else plan.tree
+        made = compile_once(
+            (config.id, program), strategy, lambda: measure.compile_jax(fn, params, xs)
+        )
+        compiled = made["compiled"]
+        info.update(compile_s=made["compile_s"], same_program_as=made["same_program_as"])
+        call = lambda: jax.block_until_ready(compiled(params, xs))  # noqa: E731
+        info.update(xla_figures(compiled, call, device))
+        # The reference is jax.jacfwd of the same chain in float64 (vmapped for a batch).
+        what = f"{strategy} on {widths} (batch {batch})"
+        ref = _reference(widths, batch)
+        check_then_time(benchmark, info, call, ref, what, made["program"], pytestconfig)

@@ -1,10 +1,10 @@
-"""Shared set-up of the benchmark suites: the grid, the memory guard, the skipped-row record.
+"""Shared set-up of the benchmark suites: the grid, the guards, the record of rows not timed.
 
 Options (``make bench`` passes them through ``jacobench bench``):
   --grid NAME            which grid of jacobench.bench.grid to run (default: "default")
   --memory-budget BYTES  skip configurations whose predicted memory exceeds this
                          (default: half the available memory)
-  --skipped-json PATH    where to write the rows skipped by the memory guard
+  --skipped-json PATH    where to write the rows that were skipped or failed, with the reason
   --matmul-precision P   JAX's default matmul precision (default: "highest", true float32; on
                          GPUs JAX's own default multiplies float32 in TF32, which fails the
                          float32 accuracy check; pass "default" to time that)
@@ -12,21 +12,40 @@ Options (``make bench`` passes them through ``jacobench bench``):
                          and the optimal_time strategy; without it, or if it describes another
                          device, version or precision, model_seconds is NaN and optimal_time
                          rows are skipped (and recorded)
+  --time-limit SECONDS   rows not started this many seconds after the session began are skipped
+                         (and recorded), so a run ends in time (default: none)
+  --row-time-limit S     a row still running after S seconds is stopped at its next step and
+                         recorded as skipped (default: none)
+  --jax-cache-dir DIR    JAX's persistent compilation cache (default: none)
+  --numpy-max-macs N     skip numpy rows of more multiply-adds ("auto": 2e9 where JAX's device
+                         is an accelerator, whose host CPU would take seconds per row; no limit
+                         on a CPU machine)
+  --timing-target S      about how many seconds of timed rounds per row (default 0.4; at least
+                         10 rounds, and at most 3 s where 3 rounds allow it)
+
+A row that runs out of memory, or is stopped, is recorded as skipped with the reason and the run
+goes on; a row that fails otherwise (a wrong result, say) is recorded as failed and fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import signal
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
 import pytest
 
 from jacobench.bench import grid, harness, measure
+from jacobench.bench.tidy import UNSTABLE_IQR_RATIO
 from jacobench.timing import load, predict_seconds, stale_reason
 from jacobench.units import format_bytes, parse_bytes
 
@@ -35,6 +54,7 @@ jax.config.update("jax_enable_x64", True)
 
 DTYPE = "float32"
 SEED = 0
+_TIMING = {"target_s": 0.4}
 
 
 def pytest_addoption(parser):
@@ -49,18 +69,32 @@ def pytest_addoption(parser):
         help="jax_default_matmul_precision for the timed calls",
     )
     group.addoption("--profile", default=None, help="device profile JSON (jacobench calibrate)")
+    group.addoption("--time-limit", type=float, default=None, help="seconds for the whole run")
+    group.addoption("--row-time-limit", type=float, default=None, help="seconds for one row")
+    group.addoption("--jax-cache-dir", default=None, help="JAX's persistent compilation cache")
+    group.addoption("--numpy-max-macs", default="auto", help="skip bigger numpy rows")
+    group.addoption("--timing-target", type=float, default=0.4, help="seconds of rounds per row")
 
 
 def pytest_configure(config):
     harness.die_with_harness()  # started by the harness: die with it, even if it is SIGKILLed
     config._jacobench_skipped = []
+    config._jacobench_started = time.monotonic()
+    _TIMING["target_s"] = config.getoption("--timing-target")
     precision = config.getoption("--matmul-precision")
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
+    cache = config.getoption("--jax-cache-dir")
+    if cache:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(cache))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def pytest_generate_tests(metafunc):
     if "config" in metafunc.fixturenames:
         chosen = grid.configs(metafunc.config.getoption("--grid"))
+        if not getattr(metafunc.module, "BATCHED", False):  # this suite has no points to batch
+            chosen = [c for c in chosen if c.batch == 1]
         metafunc.parametrize("config", chosen, ids=[c.id for c in chosen])
 
 
@@ -89,6 +123,7 @@ def row(config, pytestconfig):
         "depth": len(w) - 1,
         "d_0": w[0],
         "d_L": w[-1],
+        "batch": config.batch,
         "dtype": DTYPE,
     }
 
@@ -127,24 +162,33 @@ def fastest_plan(device_profile, pytestconfig):
     def plan_it(info: dict, make):
         if device_profile is None:
             reason = "no device profile for this machine (pass --profile; see jacobench calibrate)"
-            pytestconfig._jacobench_skipped.append(
-                {**info, "status": "skipped", "skip_reason": reason}
-            )
+            record_row(pytestconfig, info, "skipped", reason)
             pytest.skip(reason)
         return make(device_profile)
 
     return plan_it
 
 
+def record_row(pytestconfig, info: dict, status: str, reason: str) -> None:
+    """Keep a row that was not timed (``status`` "skipped" or "failed") for the results CSV."""
+    pytestconfig._jacobench_skipped.append({**info, "status": status, "skip_reason": reason})
+
+
 @pytest.fixture
 def guard(pytestconfig, memory_budget):
-    """Skip (and record) a row whose predicted memory exceeds the budget, before allocating.
+    """Skip (and record) a row before allocating: over the memory budget, or out of time.
 
     With ``max_macs``, a row whose ``info["model_macs"]`` exceeds it is skipped the same way (the
     second-order suite caps ``fwd-over-fwd``, quadratic in ``d_0``, per grid).
     """
 
     def check(info: dict, predicted_bytes: int, max_macs: int | None = None) -> None:
+        limit = pytestconfig.getoption("--time-limit")
+        elapsed = time.monotonic() - pytestconfig._jacobench_started
+        if limit is not None and elapsed > limit:
+            reason = f"time limit of {limit:g} s reached ({elapsed:.0f} s) before this row started"
+            record_row(pytestconfig, info, "skipped", reason)
+            pytest.skip(reason)
         reason = None
         if predicted_bytes > memory_budget:
             reason = (
@@ -156,12 +200,106 @@ def guard(pytestconfig, memory_budget):
                 f"model multiply-adds {info['model_macs']:,} exceed the grid's cap {max_macs:,}"
             )
         if reason is not None:
-            pytestconfig._jacobench_skipped.append(
-                {**info, "status": "skipped", "skip_reason": reason}
-            )
+            record_row(pytestconfig, info, "skipped", reason)
             pytest.skip(reason)
 
     return check
+
+
+def numpy_max_macs(pytestconfig) -> float:
+    """The ``--numpy-max-macs`` limit; "auto" is 2e9 beside an accelerator, none on a CPU."""
+    given = pytestconfig.getoption("--numpy-max-macs")
+    if given != "auto":
+        return float(given)
+    return math.inf if jax.default_backend() == "cpu" else 2e9
+
+
+class RowStopped(Exception):
+    """A row ran past ``--row-time-limit``."""
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return isinstance(exc, MemoryError) or any(
+        mark in text for mark in ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory")
+    )
+
+
+@pytest.fixture
+def watch(pytestconfig):
+    """Run a row's body; record it as skipped when out of memory or stopped, failed otherwise.
+
+    Use ``with watch(info): ...``; ``info`` is read when the row ends, so what the body adds to
+    it lands in the record. A stopped row is interrupted (``SIGALRM``) at its next Python step.
+    """
+
+    @contextlib.contextmanager
+    def watching(info: dict) -> Iterator[None]:
+        limit = pytestconfig.getoption("--row-time-limit")
+        timer = limit is not None and hasattr(signal, "setitimer")
+        if timer:
+
+            def stop(signum: int, frame: object) -> None:
+                raise RowStopped(f"stopped after the row time limit of {limit:g} s")
+
+            previous = signal.signal(signal.SIGALRM, stop)
+            signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            yield
+        except RowStopped as exc:
+            record_row(pytestconfig, info, "skipped", str(exc))
+            pytest.skip(str(exc))
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if _is_out_of_memory(exc):
+                jax.clear_caches()
+                record_row(pytestconfig, info, "skipped", f"out of memory: {reason}"[:300])
+                pytest.skip(f"out of memory: {reason}"[:300])
+            record_row(pytestconfig, info, "failed", reason[:300])
+            raise
+        finally:
+            if timer:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+
+    return watching
+
+
+class Program:
+    """A compiled program of the current configuration, and the timing of the row that owns it."""
+
+    def __init__(self, compiled: Any, compile_s: float, owner: str) -> None:
+        self.compiled, self.compile_s, self.owner = compiled, compile_s, owner
+        self.stats: dict | None = None  # the owner's timing, once measured
+
+
+_PROGRAMS: dict[Any, Program] = {}
+"""Compiled programs of the current configuration, by key."""
+
+
+def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]) -> dict:
+    """Compile a program once per configuration; a twin row (same ``key``) reuses it.
+
+    ``key`` starts with what identifies the configuration; programs of other configurations are
+    dropped when a new one starts. Returns ``{"compiled", "compile_s", "same_program_as",
+    "program"}``: the executable, the seconds this row spent compiling (0 when reused), the row
+    whose program it is ("" when it compiled its own) and the :class:`Program` (for
+    :func:`check_then_time`, which reuses its owner's timing).
+    """
+    config_key = key[0]
+    for old in [k for k in _PROGRAMS if k[0] != config_key]:
+        del _PROGRAMS[old]
+    if key in _PROGRAMS:
+        program = _PROGRAMS[key]
+        return {
+            "compiled": program.compiled,
+            "compile_s": 0.0,
+            "same_program_as": program.owner,
+            "program": program,
+        }
+    compiled, seconds = compile_()
+    program = _PROGRAMS[key] = Program(compiled, seconds, owner)
+    return {"compiled": compiled, "compile_s": seconds, "same_program_as": "", "program": program}
 
 
 def xla_figures(compiled, call, device) -> dict:
@@ -175,11 +313,23 @@ def xla_figures(compiled, call, device) -> dict:
 
 
 def check_then_time(
-    benchmark, info: dict, call, ref: np.ndarray, what: str, target_s: float = 0.4
+    benchmark,
+    info: dict,
+    call,
+    ref: np.ndarray,
+    what: str,
+    program: Program | None = None,
+    pytestconfig=None,
+    target_s: float | None = None,
 ) -> None:
     """Compare ``call()`` with the float64 reference, then time it (rounds calibrated).
 
-    ``target_s`` is about how long all timed rounds of the row take together (at least 10).
+    ``target_s`` is about how long all timed rounds of the row take together (at least 10; by
+    default ``--timing-target``).
+    A row whose ``program`` another row of its chain owns and has timed (``optimal`` whose plan is
+    ``forward``'s, say) is checked, then gets that row's timing instead of a second, noisier one
+    of the same executable: it is recorded with ``status`` "ok" (``same_program_as`` names the
+    row) and the test is skipped.
     """
     out = np.asarray(call(), dtype=np.float64)
     error = float(np.max(np.abs(out - ref)))
@@ -187,8 +337,22 @@ def check_then_time(
     scale = max(1.0, float(np.max(np.abs(ref)))) * max(1, info["depth"])
     tolerance = (1e-4 if DTYPE == "float32" else 1e-10) * scale
     assert error <= tolerance, f"{what}: max abs error {error:.3g} vs the float64 reference"
+    if program is not None and program.stats is not None and info.get("same_program_as"):
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
+        record_row(pytestconfig, {**info, **program.stats, "test": test}, "ok", "")
+        pytest.skip(f"the same program as {program.owner}'s row: its timing is reused")
     start = time.perf_counter()
     call()
-    rounds, iterations = measure.choose_rounds(time.perf_counter() - start, target_s)
+    target = _TIMING["target_s"] if target_s is None else target_s
+    rounds, iterations = measure.choose_rounds(time.perf_counter() - start, target)
     benchmark.extra_info.update(info)
     benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
+    if program is not None and not info.get("same_program_as"):
+        stats = benchmark.stats.stats
+        program.stats = {
+            "time_median_s": stats.median,
+            "time_min_s": stats.min,
+            "time_iqr_s": stats.iqr,
+            "rounds": stats.rounds,
+            "unstable": bool(stats.median > 0 and stats.iqr / stats.median > UNSTABLE_IQR_RATIO),
+        }

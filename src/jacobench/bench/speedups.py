@@ -1,0 +1,151 @@
+"""The matrix-free speedup table: the optimal plan against the faster of JAX's own two modes.
+
+For every chain (and batch) of a results CSV where ``optimal``, ``jacfwd`` and ``jacrev`` were
+all measured: the measured speedup ``min(t_jacfwd, t_jacrev) / t_optimal``, the predicted one
+(the MAC ratio, ``min(forward MACs, reverse MACs) / optimal MACs``) and the fraction of it that
+was delivered. Reads only the CSV (pandas); never times anything.
+
+Command line::
+
+    python -m jacobench.bench.speedups [CSV] [--markdown]
+
+Example:
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"engine": "matrix_free", "status": "ok", "widths": "8-2-8",
+    ...     "batch": 4, "strategy": ["optimal", "jacfwd", "jacrev"],
+    ...     "time_median_s": [1.0, 6.0, 5.0], "model_macs": [64, 512, 512],
+    ...     "model_forward_macs": 512, "model_reverse_macs": 512})
+    >>> table(rows)[["widths", "batch", "measured", "predicted", "fraction"]].values.tolist()
+    [['8-2-8', 4, 5.0, 8.0, 0.625]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import pandas as pd
+
+from ..errors import JacobenchError
+
+__all__ = ["COLUMNS", "format_table", "main", "table"]
+
+COLUMNS = ("widths", "batch", "optimal_s", "baseline", "measured", "predicted", "fraction")
+"""The table's columns (after the ones that tell devices and sweeps apart, where there are any)."""
+
+_KEYS = ("device", "matmul_precision", "sweep", "profile", "widths", "batch")
+
+
+def table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per measured matrix-free chain and batch: optimal against the faster JAX mode.
+
+    Args:
+        df: A results table (``jacobench.bench.report.load_results`` or ``pandas.read_csv``).
+
+    Returns:
+        The columns of ``_KEYS`` present in ``df`` that vary, then :data:`COLUMNS`: ``optimal_s``
+        is the optimal plan's median seconds, ``baseline`` the faster of ``jacfwd`` /
+        ``jacrev``, ``measured`` its time over ``optimal_s``, ``predicted`` the MAC ratio and
+        ``fraction`` = measured / predicted. Sorted by predicted speedup, largest first.
+    """
+    data = df.copy()
+    if "batch" not in data:
+        data["batch"] = 1
+    data["batch"] = data["batch"].fillna(1).astype(int)
+    data = data[(data["engine"] == "matrix_free") & (data["status"] == "ok")]
+    keys = [k for k in _KEYS if k in data]
+    times = data.pivot_table(index=keys, columns="strategy", values="time_median_s")
+    needed = {"optimal", "jacfwd", "jacrev"}
+    if times.empty or not needed <= set(times.columns):
+        return pd.DataFrame(columns=[*keys, *COLUMNS])
+    times = times.dropna(subset=sorted(needed))
+    opt = (
+        data[data["strategy"] == "optimal"]
+        .groupby(keys)[["model_macs", "model_forward_macs", "model_reverse_macs"]]
+        .first()
+    )
+    opt = opt.loc[times.index]
+    base = times[["jacfwd", "jacrev"]]
+    out = pd.DataFrame(index=times.index)
+    out["optimal_s"] = times["optimal"]
+    out["baseline"] = base.idxmin(axis=1)
+    out["measured"] = base.min(axis=1) / times["optimal"]
+    out["predicted"] = opt[["model_forward_macs", "model_reverse_macs"]].min(axis=1) / opt[
+        "model_macs"
+    ].where(opt["model_macs"] > 0)
+    out["fraction"] = out["measured"] / out["predicted"]
+    out = out.reset_index()
+    varying = [k for k in keys if k not in ("widths", "batch") and out[k].nunique() > 1]
+    out = out.sort_values(["predicted", "widths", "batch"], ascending=[False, True, True])
+    return out[[*varying, *COLUMNS]].reset_index(drop=True)
+
+
+def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
+    """The table as aligned text, or as a Markdown table.
+
+    Example:
+        >>> frame = pd.DataFrame({"widths": ["8-2-8"], "batch": [4], "optimal_s": [1e-3],
+        ...     "baseline": ["jacrev"], "measured": [5.0], "predicted": [8.0], "fraction": [0.625]})
+        >>> print(format_table(frame, markdown=True))
+        | widths | batch | optimal | over | measured | predicted | fraction |
+        | --- | --- | --- | --- | --- | --- | --- |
+        | 8-2-8 | 4 | 1 ms | jacrev | 5.0x | 8.0x | 0.62 |
+    """
+    if frame.empty:
+        return "No chain with optimal, jacfwd and jacrev all measured."
+    lead = [c for c in frame.columns if c not in COLUMNS]
+    headers = [*lead, "widths", "batch", "optimal", "over", "measured", "predicted", "fraction"]
+    rows = [
+        [
+            *(str(r[c]) for c in lead),
+            str(r["widths"]),
+            str(int(r["batch"])),
+            _seconds(r["optimal_s"]),
+            str(r["baseline"]),
+            f"{r['measured']:.1f}x",
+            f"{r['predicted']:.1f}x",
+            f"{r['fraction']:.2f}",
+        ]
+        for _, r in frame.iterrows()
+    ]
+    if markdown:
+        lines = [headers, ["---"] * len(headers), *rows]
+        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True))
+        for row in [headers, *rows]
+    )
+
+
+def _seconds(value: float) -> str:
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} us"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the table of a results CSV; 2 (one line on stderr) for a bad CSV."""
+    parser = argparse.ArgumentParser(
+        prog="python -m jacobench.bench.speedups",
+        description="Matrix-free optimal plans against the faster of jax.jacfwd / jax.jacrev.",
+    )
+    parser.add_argument("csv", nargs="?", default="results/latest.csv", help="results CSV")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args(argv)
+    from .report import load_results
+
+    try:
+        frame = table(load_results(args.csv))
+    except JacobenchError as exc:
+        print(f"jacobench.bench.speedups: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(frame, markdown=args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

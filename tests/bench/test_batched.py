@@ -1,0 +1,152 @@
+"""Batched Jacobians in the benchmark, and a run that ends in time: grid, suites, CSV, table."""
+
+import math
+
+import pandas as pd
+import pytest
+
+import jacobench as jb
+from jacobench.bench import grid, harness, measure, speedups, tidy
+from jacobench.bench.suites import conftest
+
+
+def test_batched_configs_in_every_grid():
+    for name in ("tiny", "default", "large"):
+        batched = [c for c in grid.configs(name) if c.sweep == "batched"]
+        assert any(c.batch > 1 for c in batched), name
+        for c in batched:
+            assert c.scale == f"B={c.batch}" and c.id.endswith(
+                f"-B{c.batch}" if c.batch > 1 else ""
+            )
+    others = [c for c in grid.configs("default") if c.sweep != "batched"]
+    assert {c.batch for c in others} == {1}
+    for name in ("tiny", "default", "large"):  # ids are unique within a grid
+        assert len({c.id for c in grid.configs(name)}) == len(grid.configs(name)), name
+    large = {(c.widths, c.batch) for c in grid.configs("large")}
+    assert {((2048, 2048, 16, 2048, 2048), 64), ((8192, 8192, 64, 8192, 8192), 1)} <= large
+
+
+def test_rounds_are_bounded():
+    assert measure.choose_rounds(1e-5) == (100, 100)
+    assert measure.choose_rounds(0.01, target_s=0.2) == (20, 1)
+    rounds, _ = measure.choose_rounds(0.9)
+    assert rounds == 3  # 10 rounds would take 9 s; 3 is the floor
+    assert measure.choose_rounds(5.0) == (3, 1)
+
+
+def test_out_of_memory_is_recognised():
+    assert conftest._is_out_of_memory(MemoryError())
+    assert conftest._is_out_of_memory(RuntimeError("RESOURCE_EXHAUSTED: Out of memory while ..."))
+    assert not conftest._is_out_of_memory(AssertionError("max abs error 1 vs the reference"))
+
+
+def test_a_program_is_compiled_once_per_configuration():
+    calls = []
+
+    def build(tag):
+        def compile_():
+            calls.append(tag)
+            return f"program {tag}", 1.5
+
+        return compile_
+
+    first = conftest.compile_once(("cfg-a", "tree"), "forward", build("a"))
+    twin = conftest.compile_once(("cfg-a", "tree"), "optimal", build("b"))
+    program = first.pop("program")
+    assert first == {"compiled": "program a", "compile_s": 1.5, "same_program_as": ""}
+    assert twin.pop("program") is program and program.owner == "forward"
+    assert twin == {"compiled": "program a", "compile_s": 0.0, "same_program_as": "forward"}
+    other = conftest.compile_once(("cfg-b", "tree"), "forward", build("c"))  # a new config
+    assert other["compiled"] == "program c" and calls == ["a", "c"]
+    assert set(conftest._PROGRAMS) == {("cfg-b", "tree")}  # the old config's programs dropped
+
+
+def test_failed_rows_keep_their_status_and_batch_defaults_to_one():
+    skipped = [
+        {"engine": "matrix_free", "strategy": "jacfwd", "widths": "4-4", "batch": 16,
+         "status": "skipped", "skip_reason": "out of memory: RESOURCE_EXHAUSTED"},
+        {"engine": "matrix_free", "strategy": "optimal", "widths": "4-4", "status": "failed",
+         "skip_reason": "AssertionError: max abs error"},
+    ]  # fmt: skip
+    frame = tidy.build_frame({"benchmarks": []}, skipped, run_id="r")
+    assert frame["status"].tolist() == ["skipped", "failed"]
+    assert frame["batch"].tolist() == [16, 1]
+
+
+def test_speedup_table_takes_the_faster_jax_mode_per_chain_and_batch():
+    def rows(widths, batch, t_opt, t_fwd, t_rev, macs=10, base=100):
+        return [
+            {"engine": "matrix_free", "status": "ok", "widths": widths, "batch": batch,
+             "strategy": s, "time_median_s": t, "model_macs": m,
+             "model_forward_macs": base, "model_reverse_macs": 2 * base}
+            for s, t, m in (("optimal", t_opt, macs), ("jacfwd", t_fwd, base),
+                            ("jacrev", t_rev, 2 * base), ("forward", 1.0, base))
+        ]  # fmt: skip
+
+    frame = pd.DataFrame(
+        rows("8-2-8", 1, 1.0, 8.0, 6.0) + rows("8-2-8", 4, 2.0, 10.0, 30.0)
+        + [{"engine": "explicit", "status": "ok", "widths": "8-2-8", "batch": 1,
+            "strategy": "optimal", "time_median_s": 1.0, "model_macs": 1,
+            "model_forward_macs": 1, "model_reverse_macs": 1}]
+    )  # fmt: skip
+    got = speedups.table(frame)
+    assert got[["widths", "batch", "baseline", "measured", "predicted"]].values.tolist() == [
+        ["8-2-8", 1, "jacrev", 6.0, 10.0],
+        ["8-2-8", 4, "jacfwd", 5.0, 10.0],
+    ]
+    assert got["fraction"].tolist() == [0.6, 0.5]
+    text = speedups.format_table(got)
+    assert "jacrev" in text and "6.0x" in text and "0.50" in text
+    assert speedups.table(frame[frame["strategy"] != "jacrev"]).empty
+
+
+def test_suites_run_with_malloc_kept_for_reuse_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    assert harness.suite_environment()["GLIBC_TUNABLES"] == harness.MALLOC_TUNABLES
+    assert harness.environment("r", "tiny")["env"]["GLIBC_TUNABLES"] == harness.MALLOC_TUNABLES
+    monkeypatch.setenv("GLIBC_TUNABLES", "")
+    assert harness.suite_environment()["GLIBC_TUNABLES"] == ""
+
+
+@pytest.fixture(scope="module")
+def batched_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    status, written = harness.run(
+        grid_name="tiny",
+        engines=["matrix_free", "explicit"],
+        results_dir=results,
+        plots=False,
+        pytest_args=["-q", "-k", "batched or depth-depth-2-8-8-2"],
+    )
+    return status, pd.read_csv(written["latest"])
+
+
+def test_batched_rows_beside_vmapped_jax_modes(batched_run):
+    status, frame = batched_run
+    assert status == 0 and (frame["status"] == "ok").all()
+    batched = frame[frame["batch"] > 1]
+    assert set(batched["engine"]) == {"matrix_free"}  # the explicit engine has no points
+    assert set(batched["strategy"]) == set(jb.matrix_free.STRATEGIES)
+    (config,) = [c for c in grid.configs("tiny") if c.batch > 1]
+    for _, r in batched.iterrows():
+        plan = jb.plan_matrix_free(config.widths, r["strategy"])
+        assert r["batch"] == config.batch and r["sweep"] == "batched"
+        assert r["model_macs"] == config.batch * plan.macs
+        assert r["max_abs_error"] < 1e-4
+    assert set(frame.loc[frame["batch"] == 1, "engine"]) == {"explicit", "matrix_free"}
+
+
+def test_a_time_limit_skips_and_records_the_rows_it_leaves(tmp_path):
+    status, written = harness.run(
+        grid_name="tiny",
+        engines=["explicit"],
+        results_dir=tmp_path,
+        plots=False,
+        time_limit=0.0,
+        pytest_args=["-q", "-k", "numpy and depth"],
+    )
+    frame = pd.read_csv(written["latest"])
+    assert status == 0 and len(frame) == 8
+    assert (frame["status"] == "skipped").all()
+    assert frame["skip_reason"].str.contains(r"^time limit of 0 s reached").all()
+    assert all(math.isnan(t) for t in frame["time_median_s"])
