@@ -124,7 +124,7 @@ def _alive(pid):
 def _start_and_wait_for_a_timed_row(results, cwd, env):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jacobench.bench.harness", "--grid", "default", "--no-plots",
-         "--results-dir", str(results)],
+         "--profile", "none", "--results-dir", str(results)],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     for line in proc.stdout:

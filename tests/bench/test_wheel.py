@@ -51,7 +51,19 @@ def test_an_installed_wheel_runs_the_benchmark_in_an_empty_folder(tmp_path):
     # the second-order "hessian-depth" chain); the whole tiny grid takes 20 to 50 seconds here,
     # depending on what else the machine runs.
     done = subprocess.run(
-        [sys.executable, "-m", "jacobench", "bench", "--grid", "tiny", "--", "-k", "depth"],
+        [
+            sys.executable,
+            "-m",
+            "jacobench",
+            "bench",
+            "--grid",
+            "tiny",
+            "--profile",
+            "none",
+            "--",
+            "-k",
+            "depth",
+        ],
         cwd=work,
         env=env,
         capture_output=True,
