@@ -417,3 +417,16 @@ def test_explicit_products_are_the_ones_xla_runs(strategy):
     mats = [jnp.ones((widths[i + 1], widths[i]), jnp.float32) for i in range(len(widths) - 1)]
     hlo = jax.jit(lambda ms: jb.multiply(ms, p)).lower(mats).compile().as_text()
     assert len(re.findall(r"= \S+ dot\(", hlo)) == len(operations(p, "jax")) == len(p.steps)
+
+
+def test_a_dip_in_the_measured_rates_is_measured_again():
+    import itertools
+
+    from jacobench.timing.micro import _suspects
+
+    grid = (1, 4, 16)
+    found = {s: 2 * s[0] * s[1] * s[2] / 1e9 + 1e-6 for s in itertools.product(grid, repeat=3)}
+    assert _suspects(found, grid) == []
+    found[16, 16, 4] *= 3  # another process slowed this one down
+    found[1, 4, 1] *= 2  # and this one: a larger shape, (4, 4, 1), is faster
+    assert sorted(_suspects(found, grid)) == [(1, 4, 1), (16, 16, 4)]

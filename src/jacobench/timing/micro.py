@@ -5,7 +5,8 @@ are compiled before they are timed (compilation is never timed), and each repeat
 often enough to last a fraction of a millisecond. numpy is measured before JAX, so that JAX's
 worker threads, which spin for a while after each call, do not slow numpy's BLAS threads. Other
 processes only ever add time: fixed costs and streaming rates take the least of three medians
-measured apart in time, and a product measured slower than a larger one is measured once more.
+measured apart in time, and a product measured slower than a larger one, or than its neighbours
+on the grid suggest, is measured again.
 
 What is measured, per backend:
 
@@ -286,10 +287,12 @@ class _Backend:
             best = max(best, flops / seconds)
             found[m, k, n] = seconds
         # Other processes only ever slow a measurement down. A product slower than one at least
-        # as large in every dimension was disturbed: measure it once more, keep the faster.
-        for shape in _suspects(found, grid):
-            again = max(self.matmul(*shape, dtype), per_op, 1e-9)
-            found[shape] = min(found[shape], again)
+        # as large in every dimension, or slower than its neighbours suggest, was disturbed:
+        # measure it again (twice at most), keep the fastest.
+        for _ in range(2):
+            for shape in _suspects(found, grid):
+                again = max(self.matmul(*shape, dtype), per_op, 1e-9)
+                found[shape] = min(found[shape], again)
         self.release()
         rows = tuple((m, k, n, t) for (m, k, n), t in found.items())
         return DtypeRates(dtype, grid, rows, fma, tanh)
@@ -336,7 +339,12 @@ class _Backend:
 def _suspects(
     found: dict[tuple[int, int, int], float], grid: tuple[int, ...], ratio: float = 1.2
 ) -> list[tuple[int, int, int]]:
-    """Shapes measured more than ``ratio`` times slower than a larger measured shape."""
+    """Shapes whose measurement another process probably slowed down.
+
+    Those measured more than ``ratio`` times slower than a larger measured shape, and those
+    whose rate (flop/s) dips below ``1 / ratio**2`` of the geometric mean of its two neighbours'
+    along some dimension (rates change smoothly with the shape; time only ever gets added).
+    """
     index = {s: i for i, s in enumerate(grid)}
     n = len(grid)
     seconds = np.full((n, n, n), np.inf)
@@ -345,10 +353,21 @@ def _suspects(
     least = seconds
     for axis in range(3):  # least time over every shape at least as large
         least = np.flip(np.minimum.accumulate(np.flip(least, axis), axis=axis), axis)
+    sizes = np.asarray(grid, dtype=float)
+    flops = 2.0 * sizes[:, None, None] * sizes[None, :, None] * sizes[None, None, :]
+    log_rate = np.log(flops / seconds)  # -inf where not measured
+    dips = np.zeros_like(seconds, dtype=bool)
+    for axis in range(3):
+        rate = np.moveaxis(log_rate, axis, 0)
+        mid = 0.5 * (rate[:-2] + rate[2:])  # the neighbours' geometric mean, in logs
+        dip = np.zeros_like(rate, dtype=bool)
+        dip[1:-1] = np.isfinite(mid) & (rate[1:-1] < mid - 2 * np.log(ratio))
+        dips |= np.moveaxis(dip, 0, axis)
     return [
         shape
         for shape, t in found.items()
         if t > ratio * least[index[shape[0]], index[shape[1]], index[shape[2]]]
+        or dips[index[shape[0]], index[shape[1]], index[shape[2]]]
     ]
 
 
