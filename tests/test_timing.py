@@ -103,29 +103,32 @@ def test_matrix_free_plan_by_hand():
     p = jb.plan_matrix_free(d, "forward")
     ops = operations(p)
     assert [(op.kind, op.shape) for op in ops] == [
-        ("matmul", (4, 3, 1)),  # primal layer 1
+        ("matmul", (4, 3, 1)),  # primal layer 1, which D W1 needs
         ("tanh", (4,)),
-        ("matmul", (2, 4, 1)),  # primal layer 2
+        ("elementwise", (4, 3)),  # D W1: the identity seed makes no product
+        ("elementwise", (4, 4)),  # [x1 | V]: 3 tangents, the primal rides along
+        ("matmul", (2, 4, 4)),  # W2 [x1 | V]
         ("tanh", (2,)),
-        ("elementwise", (3, 3)),  # the identity seed
-        ("matmul", (4, 3, 3)),  # W1 times 3 tangents
-        ("elementwise", (4, 3)),  # times tanh'
-        ("matmul", (2, 4, 3)),
-        ("elementwise", (2, 3)),
+        ("elementwise", (2, 3)),  # times the slope
     ]
-    flops = 2 * (4 * 3 + 2 * 4 + 4 * 3 * 3 + 2 * 4 * 3)
+    flops = 2 * (4 * 3 + 2 * 4 * 4)
     expected = flops / 1e9 + len(ops) * 1e-6  # element-wise work costs nothing here
     assert predict_seconds(p, dev) == pytest.approx(expected, rel=1e-9)
     # The same plan through explain: one entry per op, then the call.
     parts = explain(p, dev)
     assert len(parts) == len(ops) + 1 and parts[-1][0].label == "call"
+    # JAX's own jacfwd makes the seed block, both primal products, then a product per layer.
+    products = [op.shape for op in operations(jb.plan_matrix_free(d, "jacfwd"))]
+    assert [s for s in products if len(s) == 3] == [(4, 3, 1), (2, 4, 1), (4, 3, 3), (2, 4, 3)]
 
 
 def test_hourglass_optimal_beats_forward_in_seconds_too():
     p = jb.plan_matrix_free((1000, 1000, 10, 1000, 1000))
     fwd = jb.plan_matrix_free(p.widths, "forward")
     dev = DeviceProfile.uniform(flops=1e9, bandwidth=1e10, op_overhead_s=1e-6)
-    assert predict_seconds(fwd, dev) / predict_seconds(p, dev) > 50
+    # 67x by multiply-adds; the executor's forward skips the identity seed's product (half its
+    # work here), so about 32x by seconds.
+    assert 25 < predict_seconds(fwd, dev) / predict_seconds(p, dev) < 40
 
 
 def test_batched_pass_pays_its_loop():
@@ -134,16 +137,17 @@ def test_batched_pass_pays_its_loop():
     batched = jb.plan_matrix_free(d, Node("tangents", 1, 2, batch=3))  # batches 3, 3, 2
     ops = operations(batched)
     products = [op.shape for op in ops if op.kind == "matmul"]
-    assert products == [(8, 8, 1)] * 2 + [(8, 8, 3), (8, 8, 3)] * 2 + [(8, 8, 2), (8, 8, 2)]
+    # the activations first (outside the loop), then per batch D W1 (no product) and W2 @ V
+    assert products == [(8, 8, 1)] * 2 + [(8, 8, 3)] * 2 + [(8, 8, 2)]
     assert sum(op.kind == "control" for op in ops) == 3 * 2  # two batches in the loop
     assert predict_seconds(batched, ROUND) > predict_seconds(whole, ROUND)
 
 
-def test_jacfwd_and_jacrev_cost_like_forward_and_reverse():
+def test_jacfwd_and_jacrev_cost_more_than_our_forward_and_reverse():
     d = (5, 9, 3, 7)
     for jax_name, ours in (("jacfwd", "forward"), ("jacrev", "reverse")):
-        a = predict_seconds(jb.plan_matrix_free(d, jax_name), ROUND)
-        assert a == predict_seconds(jb.plan_matrix_free(d, ours), ROUND)
+        theirs = predict_seconds(jb.plan_matrix_free(d, jax_name), ROUND)
+        assert theirs > predict_seconds(jb.plan_matrix_free(d, ours), ROUND)
 
 
 def test_interpolation_is_log_linear_between_grid_points():

@@ -173,8 +173,9 @@ class _Program(_Spans):
             mult = out[:, 2 : 2 + width]
             np.add(self.costs.multiply(dj, splits(self.w, length, r0, r1), di), m_l, out=mult)
             mult += m_r
-            np.add(self.costs.tangents(di, ks + 1, j), m_r, out=out[:, 2 + width : 2 + 2 * width])
-            np.add(self.costs.adjoints(dj, i, ks), m_l, out=out[:, 2 + 2 * width :])
+            pushed = self.costs.tangents(di, ks + 1, j, seeded=True)
+            np.add(pushed, m_r, out=out[:, 2 + width : 2 + 2 * width])
+            np.add(self.costs.adjoints(dj, i, ks, seeded=True), m_l, out=out[:, 2 + 2 * width :])
         return out, self._leaf_peaks(i.ravel(), j.ravel())
 
     def fill(self, length: int) -> None:

@@ -107,15 +107,21 @@ class Costs(Protocol):
 
     :class:`MacCosts` gives multiply-adds, :class:`jacobench.timing.costs.PassSeconds` predicted
     seconds; ``batch`` is the block's batch size (``None``: whole), which MACs ignore and seconds
-    do not. Each method takes ints, or integer arrays broadcast together (the vectorised dynamic
-    program's), and returns a number or an array of them.
+    do not; ``seeded`` says that the block's seed is a child's result (``push``, ``pull``), not
+    the identity, which an executor may treat more cheaply. Each method takes ints, or integer
+    arrays broadcast together (the vectorised dynamic program's), and returns a number or an
+    array of them.
     """
 
-    def tangents(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
+    def tangents(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
         """Cost of ``w`` tangents through layers ``lo..hi``."""
         ...
 
-    def adjoints(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
+    def adjoints(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
         """Cost of ``w`` adjoints back through layers ``lo..hi``."""
         ...
 
@@ -153,15 +159,19 @@ class MacCosts:
     tangent_prefix: tuple[int, ...]
     adjoint_prefix: tuple[int, ...]
 
-    def tangents(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
-        """MACs of ``w`` tangents through layers ``lo..hi`` (in batches or not: the same)."""
+    def tangents(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
+        """MACs of ``w`` tangents through layers ``lo..hi`` (batches and seeds: the same)."""
         if _scalars(w, lo, hi):
             return w * (self.tangent_prefix[hi] - self.tangent_prefix[lo - 1])
         upto, before = self._arrays(w, "_tangent_arrays")
         return w * (upto[hi] - before[lo])
 
-    def adjoints(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
-        """MACs of ``w`` adjoints back through layers ``lo..hi`` (in batches or not)."""
+    def adjoints(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
+        """MACs of ``w`` adjoints back through layers ``lo..hi`` (batches and seeds: the same)."""
         if _scalars(w, lo, hi):
             return w * (self.adjoint_prefix[hi] - self.adjoint_prefix[lo - 1])
         upto, before = self._arrays(w, "_adjoint_arrays")

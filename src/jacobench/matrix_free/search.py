@@ -106,14 +106,14 @@ def cheapest_within(d: tuple[int, ...], max_peak: int, costs: Costs) -> Node | N
                             how: tuple[Any, ...] = ("multiply", k, None, left, right)
                             cands.append((left[0] + right[0] + mult, steps, peak, how))
                 for b in batch_sizes(di):
-                    macs = costs.tangents(di, k + 1, j, b)
+                    macs = costs.tangents(di, k + 1, j, b, seeded=True)
                     peak = tangent_pass_peak(pair[k + 1][j], di, b, dj, dk)
                     for right in rights if peak <= max_peak else ():
                         steps = right[1] + n_batches(di, b)
                         how = ("push", k, b, None, right)
                         cands.append((right[0] + macs, steps, max(right[2], peak), how))
                 for b in batch_sizes(dj):
-                    macs = costs.adjoints(dj, i, k, b)
+                    macs = costs.adjoints(dj, i, k, b, seeded=True)
                     peak = adjoint_pass_peak(acts[k + 1] - acts[i - 1], pair[i][k], dj, b, di, dk)
                     for left in lefts if peak <= max_peak else ():
                         steps = left[1] + n_batches(dj, b)

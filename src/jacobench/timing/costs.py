@@ -15,8 +15,10 @@ Example:
     >>> round(ProductSeconds(device)(100, 100, 100) * 1e3, 6)  # 2 Mflop at 1 Gflop/s, 1 launch
     2.001
     >>> costs = PassSeconds((3, 4, 2), device)
-    >>> round(costs.tangents(3, 1, 2) * 1e6, 6)  # seed, 2 products (72 + 48 flops), 2 ops
-    5.12
+    >>> round(costs.tangents(3, 1, 2) * 1e6, 6)  # D W1 (1 op), then a product (48 flops), 2 ops
+    3.048
+    >>> round(costs.tangents(3, 1, 2, seeded=True) * 1e6, 6)  # 72 + 48 flops, 4 ops
+    4.12
 """
 
 from __future__ import annotations
@@ -82,10 +84,14 @@ class PassSeconds:
     """Seconds of matrix-free passes and products on a chain of dense layers (JAX).
 
     Each method gives what :mod:`jacobench.timing.predict` charges for the operations of one
-    node of a plan: ``tangents(w, lo, hi, batch)``: ``w`` tangents through layers ``lo..hi``
-    with an identity seed; ``adjoints(w, lo, hi, batch)``: ``w`` adjoints back through them;
-    ``multiply(m, k, n)``: one product. ``batch`` runs the block that many at a time, with the
-    loop's own operations. Like :class:`jacobench.matrix_free.MacCosts`, the methods take ints
+    node of a plan, as the executor's dense fast path runs it (:mod:`jacobench.timing.executor`):
+    ``tangents(w, lo, hi, batch, seeded=...)``: ``w`` tangents through layers ``lo..hi``;
+    ``adjoints(...)``: ``w`` adjoints back through them; ``multiply(m, k, n)``: one product.
+    An identity seed (``seeded=False``) forms the first factor, ``D W``, without a product;
+    ``batch`` runs the block that many at a time, with the loop's own operations. The primal is
+    left out (every plan makes each activation once), and so is what carrying it along a thin
+    tangent block (``W [h | V]``) saves: at most one matrix-vector product per layer.
+    Like :class:`jacobench.matrix_free.MacCosts`, the methods take ints
     and return a float, or take integer arrays (broadcast together, as the vectorised dynamic
     program passes them) and return a float array.
 
@@ -113,80 +119,93 @@ class PassSeconds:
     def _size(self) -> int:
         return int(np.dtype(self.dtype).itemsize)
 
-    def _prefix(self, kind: str, b: int) -> np.ndarray:
-        """Prefix sums over layers of one pass of block width ``b`` (0 at index 0)."""
+    def _table(self, kind: str, b: int) -> np.ndarray:
+        """Three rows over layers ``l`` (index ``l``; 0 unused), for blocks of width ``b``.
+
+        The prefix sums of a layer's full cost, the full cost, and the cost of the layer where
+        an identity seed enters (``D W``, no product).
+        """
         key = (kind, b)
         table = self._tables.get(key)
         if table is None:
             d = np.asarray(self.widths, dtype=float)
             out, inn = d[1:], d[:-1]
-            p = self.profile
+            p, launch = self.profile, self._launch
             if kind == "tangents":
                 product = p.matmul_seconds(out, inn, b, self.dtype)
-                block = (out, np.full_like(out, b))
+                elements, eye = out * b, out * b  # D W: the d_l x b block of W, scaled
             else:
                 product = p.matmul_seconds(b, out, inn, self.dtype)
-                block = (np.full_like(out, b), out)
-            elements = block[0] * block[1]
-            moved = (2 * elements + out) * self._size
-            ew = p.elementwise_seconds(elements, moved, self.dtype)
-            per_layer = product + ew + 2 * self._launch
-            table = np.concatenate([[0.0], np.cumsum(per_layer)])
-            if kind == "tangents":  # the identity seed block, by the pass's first layer
-                seed = d[:-1] * b
-                seeds = p.elementwise_seconds(seed, seed * self._size, self.dtype) + self._launch
-                table = np.stack([table, np.concatenate([[0.0], seeds])])
-            else:
-                table = np.stack([table, np.zeros_like(table)])
+                elements, eye = b * out, b * inn  # rows of D W: b x d_{l-1}
+            slope = p.elementwise_seconds(elements, (2 * elements + out) * self._size, self.dtype)
+            full = product + slope + 2 * launch
+            first = p.elementwise_seconds(eye, (2 * eye + out) * self._size, self.dtype) + launch
+            table = np.zeros((3, len(d)))
+            table[0, 1:] = np.cumsum(full)
+            table[1, 1:] = full
+            table[2, 1:] = first
             self._tables[key] = table
         return table
 
-    def _pass(self, kind: str, w: int, lo: int, hi: int, batch: int | None, rows: int) -> float:
-        """One pass of ``w`` (ints), ``batch`` at a time."""
+    def _pass(self, kind: str, w: int, lo: int, hi: int, batch: int | None, seeded: bool) -> float:
+        """One pass of ``w`` (ints), ``batch`` at a time (see the class)."""
+        d = self.widths
+        eye = lo if kind == "tangents" else hi  # the layer an identity seed enters at
 
         def one(b: int) -> float:
-            t = self._prefix(kind, b)
-            return float(t[0, hi] - t[0, lo - 1] + t[1, lo])
+            t = self._table(kind, b)
+            seconds = float(t[0, hi] - t[0, lo - 1])
+            if not seeded:
+                seconds += float(t[2, eye] - t[1, eye])
+            elif batch is not None and batch < w:  # a batch of the seed, sliced out
+                rows = d[lo - 1] if kind == "tangents" else d[hi]
+                seconds += self._elementwise(rows * b, 2 * rows * b) + self._launch
+            return seconds
 
         if batch is None or batch >= w:
             return one(w)
+        rows = d[hi] if kind == "tangents" else d[lo - 1]
         full, rest = divmod(w, batch)
         zero = self._elementwise(rows * w, rows * w) + self._launch
         looped = full * (one(batch) + 3 * self._launch)
         return zero + looped + (one(rest) if rest else 0.0)
 
-    def _passes(self, kind: str, w: Any, lo: Any, hi: Any, batch: Any, rows: Any) -> Any:
+    def _passes(self, kind: str, w: Any, lo: Any, hi: Any, batch: int | None, seeded: bool) -> Any:
         """:meth:`_pass` over arrays (a whole block at a time, per distinct ``w``)."""
         w, lo, hi = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64) for v in (w, lo, hi)))
-        rows = np.broadcast_to(np.asarray(rows, dtype=np.int64), w.shape)
         out = np.empty(w.shape)
         if batch is not None:
             for idx in np.ndindex(w.shape):
-                out[idx] = self._pass(kind, int(w[idx]), int(lo[idx]), int(hi[idx]), batch, 0)
+                args = (int(w[idx]), int(lo[idx]), int(hi[idx]))
+                out[idx] = self._pass(kind, *args, batch, seeded)
             return out
+        eye = lo if kind == "tangents" else hi
         for value in np.unique(w):
             at = w == value
-            t = self._prefix(kind, int(value))
-            out[at] = t[0, hi[at]] - t[0, lo[at] - 1] + t[1, lo[at]]
+            t = self._table(kind, int(value))
+            out[at] = t[0, hi[at]] - t[0, lo[at] - 1]
+            if not seeded:
+                out[at] += t[2, eye[at]] - t[1, eye[at]]
         return out
 
     def _elementwise(self, elements: int, moved: int) -> float:
         return float(self.profile.elementwise_seconds(elements, moved * self._size, self.dtype))
 
-    def tangents(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
+    def tangents(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
         """Seconds of ``w`` tangents through layers ``lo..hi`` (``batch`` at a time)."""
         if _scalars(w, lo, hi):
-            return self._pass("tangents", int(w), int(lo), int(hi), batch, self.widths[int(hi)])
-        rows = np.asarray(self.widths)[np.asarray(hi)]
-        return self._passes("tangents", w, lo, hi, batch, rows)
+            return self._pass("tangents", int(w), int(lo), int(hi), batch, seeded)
+        return self._passes("tangents", w, lo, hi, batch, seeded)
 
-    def adjoints(self, w: Any, lo: Any, hi: Any, batch: int | None = None) -> Any:
+    def adjoints(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
         """Seconds of ``w`` adjoints back through layers ``lo..hi`` (``batch`` at a time)."""
         if _scalars(w, lo, hi):
-            rows = self.widths[int(lo) - 1]
-            return self._pass("adjoints", int(w), int(lo), int(hi), batch, rows)
-        rows = np.asarray(self.widths)[np.asarray(lo) - 1]
-        return self._passes("adjoints", w, lo, hi, batch, rows)
+            return self._pass("adjoints", int(w), int(lo), int(hi), batch, seeded)
+        return self._passes("adjoints", w, lo, hi, batch, seeded)
 
     def multiply(self, m: Any, k: Any, n: Any) -> Any:
         """Seconds of ``(m x k) @ (k x n)`` products (ints, or arrays broadcast together)."""

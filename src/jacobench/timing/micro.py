@@ -22,8 +22,8 @@ What is measured, per backend:
 per backend and dtype:
 
 * one product ``(m x k) @ (k x n)`` for every ``m``, ``k``, ``n`` in ``sizes`` (default 1, 4,
-  16, 64, 256, 1024; up to 4096 on an accelerator), smallest first, less the call overhead of a
-  one-operation function; a shape whose flops at the best rate seen so far, or whose bytes at the
+  16, 64, 256, 1024; 1, 8, 64, 512, 4096 on an accelerator), smallest first, in a chain of them
+  (below); a shape whose flops at the best rate seen so far, or whose bytes at the
   bandwidth of the largest size, would take longer than ``max_shape_s`` is skipped (its rate is
   read from smaller ones, see :mod:`jacobench.timing.profile`);
 * element-wise throughput: ``1 - v * v`` and ``tanh(v) + 0.25`` over 256 Ki elements.
@@ -63,9 +63,10 @@ __all__ = ["SIZES", "calibrate"]
 SIZES = (1, 4, 16, 64, 256, 1024)
 """The default grid points of each of ``m``, ``k`` and ``n`` on a CPU (216 shapes)."""
 
-ACCELERATOR_SIZES = (1, 4, 16, 64, 256, 1024, 4096)
+ACCELERATOR_SIZES = (1, 8, 64, 512, 4096)
 """The default grid points where JAX's default device is an accelerator: its products keep
-speeding up well beyond 1024 (343 shapes)."""
+speeding up well beyond 1024, and each shape costs a compilation of about a second (125 shapes;
+the 7 points 1, 4, ..., 4096 took 458 s on an H200)."""
 
 QUICK_SIZES = (1, 16, 256)
 """The grid of ``quick=True``."""

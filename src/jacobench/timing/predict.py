@@ -22,30 +22,26 @@ has the :math:`L` Jacobians as arguments. A single layer has no product: numpy h
 back, JAX copies it to the output (one element-wise op of :math:`2 d_1 d_0 s` bytes).
 
 **Matrix-free plans** (backend ``"jax"``; chains of :class:`~jacobench.Dense` layers
-:math:`\varphi(W_\ell h + b_\ell)` with ``tanh``, as :func:`jacobench.mlp` builds). What XLA
-runs for ``jax.jit(lambda x: jacobian(chain, x, plan))``, read from the compiled HLO:
+:math:`\varphi(W_\ell h + b_\ell)` with ``tanh``, as :func:`jacobench.mlp` builds): the
+operations of :mod:`jacobench.timing.executor`, which follows the executor step by step (for our
+own strategies the dense fast path of :mod:`jacobench.matrix_free.dense`: one product per layer
+and pass, the primal computed once or carried along a thin tangent block as ``W [h | V]``,
+identity seeds without a product; for ``"jacfwd"`` / ``"jacrev"``, ``jax.vmap`` of
+``jax.jvp`` / ``jax.vjp``), as read from the compiled HLO:
 
-* the primal, once for the whole plan (XLA merges the passes' copies): per layer, the product
-  :math:`(d_\ell, d_{\ell-1}, 1)` and one ``tanh`` op over :math:`d_\ell` elements;
-* a tangent pass of :math:`t` tangents through layers ``lo..hi``, in batches of :math:`b`
-  (:math:`b = t` when unbatched): per batch, an identity seed is one op writing its
-  :math:`d_{lo-1} \times b` block; then per layer :math:`\ell` the product
-  :math:`(d_\ell, d_{\ell-1}, b)` (:math:`W_\ell` times the tangent block; ``jax.vmap`` of
-  ``jax.jvp`` makes it one product) and one element-wise op on the :math:`d_\ell \times b` block
-  (times :math:`\varphi'`, :math:`2 d_\ell b\,s` bytes);
-* an adjoint pass of :math:`a` adjoints back through ``lo..hi``, batches of :math:`b`: per
-  batch, per layer :math:`\ell` from ``hi`` down, one element-wise op on the :math:`b \times
-  d_\ell` block (times :math:`\varphi'`; an identity seed is folded into it), then the product
-  :math:`(b, d_\ell, d_{\ell-1})` (the block times :math:`W_\ell`, no transpose);
+* the primal: per layer, the product :math:`(d_\ell, d_{\ell-1}, 1)` and one ``tanh`` op over
+  :math:`d_\ell` elements (for jacfwd / jacrev: once for the whole plan, XLA merges the copies);
+* tangents through layer :math:`\ell`: the product :math:`(d_\ell, d_{\ell-1}, t)` and one
+  element-wise op on the :math:`d_\ell \times t` block (times :math:`\varphi'`,
+  :math:`2 d_\ell t\,s` bytes); adjoints: one element-wise op on the :math:`a \times d_\ell`
+  block, then the product :math:`(a, d_\ell, d_{\ell-1})` (no transpose); an identity seed is
+  one element-wise op (the fast path: ``D W`` itself, no product; jacfwd: the seed block);
 * a batched pass is a loop: once, an op that zeroes the result; per batch, three loop-control
-  ops (no bytes) and, for a seed that is a child's result, one op slicing its batch out; the last
-  element-wise op writes the batch into the result; the batches that do not fill a whole
-  ``batch`` run once more after the loop, without loop control;
+  ops (no bytes) and, for a seed that is a child's result, one op slicing its batch out; the
+  batches that do not fill a whole ``batch`` run once more after the loop, without loop control;
 * a ``multiply`` node: the product :math:`(d_{hi}, d_k, d_{lo-1})`;
 * the call has one argument, ``x``; reading the weights is in the products' bytes, writing the
   result in the last op's.
-
-``"jacfwd"`` and ``"jacrev"`` run the same operations as ``"forward"`` and ``"reverse"``.
 
 Example:
     The chain ``(50, 5, 100, 10)`` planned ``(J3 J2) J1`` on a made-up device doing 1 Gflop/s,
@@ -64,56 +60,33 @@ Example:
     >>> round(predict_seconds(p, device, backend="numpy") * 1e6, 3)
     27.0
 
-    On the hourglass ``(1000, 1000, 10, 1000, 1000)`` the optimal matrix-free plan launches the
-    4 primal products and ``tanh`` ops, 10 adjoints through ``J2 J1`` (2 element-wise ops, 2
-    products), 10 tangents through ``J4 J3`` (a seed, 2 products, 2 element-wise ops) and one
-    product: 18 ops. Its three big products ``(10, 1000, 1000)``, ``(1000, 1000, 10)`` and
-    ``(1000, 10, 1000)`` take 20 ms each, the primal products of the wide layers
-    ``(1000, 1000, 1)`` 2 ms each (2 Mflop; their 4 MB take only 0.4 ms), the rest 0.5 ms;
-    forward mode does 2,020 million multiply-adds, about 4 s:
+    On the hourglass ``(1000, 1000, 10, 1000, 1000)`` the optimal matrix-free plan,
+    ``jvp(J4 J3) @ vjp(J2 J1)``, launches 15 operations: its three big products
+    ``(10, 1000, 1000)``, ``(1000, 1000, 11)`` (``W4 [x3 | V]``: the primal rides along) and
+    ``(1000, 10, 1000)`` take 20 ms each, the primal product of the first layer
+    ``(1000, 1000, 1)`` 2 ms (its 4 MB take only 0.4 ms), the rest 2 ms. Forward mode does
+    2,020 million multiply-adds by the MAC model, but the executor forms its first factor,
+    ``D W1``, without a product: about 2 s:
 
     >>> mf = jb.plan_matrix_free((1000, 1000, 10, 1000, 1000))
     >>> len(operations(mf)), round(predict_seconds(mf, device) * 1e3, 1)
-    (18, 64.5)
+    (15, 64.1)
     >>> fwd = jb.plan_matrix_free(mf.widths, "forward")
     >>> round(predict_seconds(fwd, device), 2)
-    4.05
+    2.05
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
 from ..errors import JacobenchError
 from ..explicit import Plan
-from ..matrix_free import MatrixFreePlan, Node
+from ..matrix_free import MatrixFreePlan
+from .executor import Op, matrix_free_ops
 from .profile import DeviceProfile
 
 __all__ = ["Op", "explain", "operations", "predict_seconds"]
-
-Kind: TypeAlias = Literal["matmul", "elementwise", "tanh", "control"]
-
-
-@dataclass(frozen=True)
-class Op:
-    """One operation the executor launches.
-
-    Attributes:
-        kind: ``"matmul"`` (shape ``(m, k, n)``), ``"elementwise"`` or ``"tanh"`` (shape: the
-            block it writes), or ``"control"`` (loop bookkeeping: a launch, no bytes).
-        shape: As above.
-        moved: Elements read and written (times the itemsize: bytes); for a product,
-            :math:`mk + kn + mn`.
-        label: What it is, e.g. ``"tangents J4 J3: layer 3"``.
-    """
-
-    kind: Kind
-    shape: tuple[int, ...]
-    moved: int
-    label: str
 
 
 def predict_seconds(
@@ -202,7 +175,7 @@ def operations(plan: Plan | MatrixFreePlan, backend: str = "jax") -> list[Op]:
 
     Example:
         >>> import jacobench as jb
-        >>> for op in operations(jb.plan_matrix_free((3, 4), "forward")):
+        >>> for op in operations(jb.plan_matrix_free((3, 4), "jacfwd")):
         ...     print(f"{op.kind:<12} {op.shape!s:<12} {op.label}")
         matmul       (4, 3, 1)    primal layer 1
         tanh         (4,)         primal layer 1: tanh
@@ -222,7 +195,7 @@ def operations(plan: Plan | MatrixFreePlan, backend: str = "jax") -> list[Op]:
             raise JacobenchError(
                 f"backend {backend!r} cannot run a matrix-free plan; it runs on backend 'jax' only"
             )
-        return _MatrixFree(plan.widths).plan(plan.tree)
+        return matrix_free_ops(plan)
     raise JacobenchError(
         f"plan is {type(plan).__name__}, expected a jacobench.Plan or jacobench.MatrixFreePlan"
     )
@@ -246,94 +219,3 @@ def _product(hi: int, lo_l: int, k: int, lo: int) -> str:
         return f"J{a}" if a == b else f"J{a}..{b}"
 
     return f"product {name(hi, lo_l)} @ {name(k, lo)}"
-
-
-class _MatrixFree:
-    """Lists the operations of a matrix-free plan (see the module docstring)."""
-
-    def __init__(self, widths: tuple[int, ...]) -> None:
-        self.d = widths
-        self.ops: list[Op] = []
-
-    def add(self, kind: Kind, shape: tuple[int, ...], moved: int, label: str) -> None:
-        self.ops.append(Op(kind, shape, moved, label))
-
-    def plan(self, tree: Node) -> list[Op]:
-        d = self.d
-        for layer in range(1, len(d)):
-            m, k = d[layer], d[layer - 1]
-            self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}")
-            self.add("tanh", (m,), 3 * m, f"primal layer {layer}: tanh")
-        stack: list[tuple[Node, bool]] = [(tree, False)]
-        while stack:  # children before parents, as the executor evaluates them
-            node, ready = stack.pop()
-            if not ready:
-                stack.append((node, True))
-                stack.extend((child, False) for child in node.children)
-                continue
-            self.node(node)
-        return self.ops
-
-    def node(self, node: Node) -> None:
-        d, lo, hi = self.d, node.lo, node.hi
-        if node.op == "multiply":
-            m, k, n = d[hi], d[node.split], d[lo - 1]
-            self.add("matmul", (m, k, n), m * k + k * n + m * n, f"product at J{node.split}")
-        elif node.op == "tangents":
-            self.tangents(lo, hi, d[lo - 1], node.batch, seeded=False)
-        elif node.op == "push":
-            self.tangents(node.split + 1, hi, d[lo - 1], node.batch, seeded=True)
-        elif node.op == "adjoints":
-            self.adjoints(lo, hi, d[hi], node.batch, seeded=False)
-        else:
-            self.adjoints(lo, node.split, d[hi], node.batch, seeded=True)
-
-    def tangents(self, lo: int, hi: int, t: int, batch: int | None, seeded: bool) -> None:
-        d = self.d
-        name = "tangents " + " ".join(f"J{k}" for k in range(hi, lo - 1, -1))
-
-        def one(b: int) -> None:
-            if not seeded:
-                self.add("elementwise", (d[lo - 1], b), d[lo - 1] * b, f"{name}: seed")
-            for layer in range(lo, hi + 1):
-                m, k = d[layer], d[layer - 1]
-                self.add("matmul", (m, k, b), m * k + k * b + m * b, f"{name}: layer {layer}")
-                self.add(
-                    "elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, times tanh'"
-                )
-
-        self.batches(one, t, batch, rows=d[hi], seed_rows=d[lo - 1] if seeded else 0, name=name)
-
-    def adjoints(self, lo: int, hi: int, a: int, batch: int | None, seeded: bool) -> None:
-        d = self.d
-        name = "adjoints " + " ".join(f"J{k}" for k in range(hi, lo - 1, -1))
-
-        def one(b: int) -> None:
-            for layer in range(hi, lo - 1, -1):
-                m, k = d[layer], d[layer - 1]
-                self.add(
-                    "elementwise", (b, m), 2 * b * m + m, f"{name}: layer {layer}, times tanh'"
-                )
-                self.add("matmul", (b, m, k), b * m + m * k + b * k, f"{name}: layer {layer}")
-
-        self.batches(one, a, batch, rows=d[lo - 1], seed_rows=d[hi] if seeded else 0, name=name)
-
-    def batches(
-        self, one: Any, width: int, batch: int | None, rows: int, seed_rows: int, name: str
-    ) -> None:
-        """``one(b)`` for each batch, with the loop's own ops (see the module docstring)."""
-        if batch is None or batch >= width:
-            one(width)
-            return
-        self.add("elementwise", (rows, width), rows * width, f"{name}: zero the result")
-        full, rest = divmod(width, batch)
-        for size, count, looped in ((batch, full, True), (rest, 1 if rest else 0, False)):
-            for _ in range(count):
-                if looped:
-                    for _ in range(3):
-                        self.add("control", (), 0, f"{name}: loop control")
-                if seed_rows:
-                    self.add(
-                        "elementwise", (seed_rows, size), 2 * seed_rows * size, f"{name}: slice"
-                    )
-                one(size)
