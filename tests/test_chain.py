@@ -90,6 +90,37 @@ def test_unknown_activation_lists_the_options():
         jb.mlp((3, 4), activation="swish")
 
 
+def test_final_activation_defaults_to_activation():
+    net = jb.mlp((3, 4, 2), activation="sigmoid")
+    assert [layer.activation for layer in net.layers] == ["sigmoid", "sigmoid"]
+    assert net.name == "mlp(3-4-2, sigmoid)"
+
+
+def test_final_activation_applies_to_the_last_layer_only():
+    net = jb.mlp((3, 4, 5, 1), final_activation="identity", seed=2, dtype=jnp.float64)
+    assert [layer.activation for layer in net.layers] == ["tanh", "tanh", "identity"]
+    assert net.name == "mlp(3-4-5-1, tanh, final identity)"
+    same = jb.mlp((3, 4, 5, 1), seed=2, dtype=jnp.float64)  # same weights, tanh on top
+    x = jnp.array([0.3, -0.2, 0.1])
+    h = same.layers[1](same.layers[0](x))
+    last = same.layers[2]
+    np.testing.assert_allclose(net(x), last.weight @ h + last.bias, rtol=1e-12)
+    np.testing.assert_allclose(same(x), jnp.tanh(last.weight @ h + last.bias), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["swish", None, 3])
+def test_unknown_final_activation_lists_the_options(bad):
+    if bad is None:  # None is the default: it means "as activation", so it is fine
+        assert jb.mlp((3, 4), final_activation=bad).layers[0].activation == "tanh"
+        return
+    with pytest.raises(
+        jb.JacobenchError,
+        match=rf"unknown final_activation {bad!r}; valid options are "
+        r"\['identity', 'relu', 'sigmoid', 'tanh'\]",
+    ):
+        jb.mlp((3, 4), final_activation=bad)
+
+
 def test_chain_works_under_jit_and_grad():
     net = jb.mlp((3, 4, 1), dtype=jnp.float64)
     x = jnp.array([0.1, 0.2, 0.3])

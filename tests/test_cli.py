@@ -76,14 +76,15 @@ def test_json_matches_plan(capsys):
     assert set(report) == {
         "widths", "dtype", "itemsize", "memory_budget_bytes", "explicit", "explicit_error",
         "explicit_skipped", "matrix_free", "matrix_free_error", "matrix_free_skipped",
+        "hessian", "hessian_error", "profile",
     }  # fmt: skip
-    assert report["widths"] == list(widths)
+    assert report["widths"] == list(widths) and report["profile"] is None
     assert (report["dtype"], report["itemsize"], report["memory_budget_bytes"]) == (
         "float64",
         8,
         None,
     )
-    assert report["matrix_free"] is None
+    assert report["matrix_free"] is None and report["hessian"] is None
     assert report["explicit_error"] is None and report["matrix_free_error"] is None
     assert report["explicit_skipped"] is None and report["matrix_free_skipped"] is None
     assert [row["strategy"] for row in report["explicit"]] == ["forward", "reverse", "optimal"]
@@ -99,6 +100,7 @@ def test_json_matches_plan(capsys):
             "speedup_vs_reverse": p.speedup_vs_reverse,
             "formula": p.formula,
             "fits_budget": None,
+            "predicted_seconds": None,
         }
 
 
@@ -374,3 +376,153 @@ def test_readme_shows_real_output(capsys):
         status, out, err = run(command.split(), capsys)
         assert (out + err).splitlines() == output.splitlines()
         assert status == (2 if err else 0)
+
+
+# --- second order: jacobench plan ... --hessian ------------------------------------------------
+
+
+def test_hessian_table_numbers_are_the_librarys(capsys):
+    widths = (512, 512, 8, 512, 512, 512, 512, 1)
+    status, out, err = run(["plan", *map(str, widths), "--hessian", "--dtype", "float64"], capsys)
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == (
+        "Second order (Hessian-vector products and Hessians): widths 512-512-8-512-512-512-512-1, "
+        "float64 (8 bytes per element)"
+    )
+    assert lines[-1] == "optimal: hess(J2 J1, seed=hess(J7 J6 J5 J4 J3))"
+    body = {tuple(line.split()[:2]): line.split()[2:] for line in lines[2:-1]}
+    for mode in jb.second_order.HVP_STRATEGIES:
+        p = jb.plan_hvp(widths, mode)
+        assert body[("hvp", mode)][:3] == [
+            f"{p.macs:,}",
+            f"{p.memory_bytes('float64'):,}",
+            *format_bytes(p.memory_bytes("float64")).split()[:1],
+        ]
+    for name in jb.second_order.STRATEGIES:
+        p = jb.plan_hessian(widths, name)
+        cells = body[("hessian", name)]
+        assert cells[0] == f"{p.macs:,}" and cells[1] == f"{p.memory_bytes('float64'):,}"
+        assert cells[-1] == f"{p.speedup_vs_jax_hessian:.3g}x"
+    assert body[("hessian", "optimal")][-1] == "3.78x"
+
+
+def test_hessian_json_and_budget_row(capsys):
+    widths = ["8", "2", "16", "2", "16", "1"]
+    status, out, err = run(
+        ["plan", *widths, "--hessian", "--json", "--memory-budget", "760"], capsys
+    )
+    assert (status, err) == (0, "")
+    report = json.loads(out)
+    assert report["explicit"] is None and report["matrix_free"] is None
+    assert report["hessian_error"] is None
+    rows = {(r["kind"], r["strategy"]): r for r in report["hessian"]}
+    assert len(rows) == 3 + len(jb.second_order.STRATEGIES) + 1
+    within = rows[("hessian", "optimal_within_budget")]
+    assert within["formula"] == "hess(J1, seed=hess(J3 J2, seed=hess(J5 J4)))"
+    assert within["peak_memory_bytes"] == 760 and within["fits_budget"] is True
+    assert rows[("hessian", "optimal")]["fits_budget"] is False
+    assert rows[("hvp", "rev-over-rev")]["speedup_vs_jax_hessian"] is None
+    assert rows[("hessian", "jax.hessian")]["speedup_vs_jax_hessian"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["plan", "4", "4", "3", "--hessian"],
+            "second order needs a scalar function, but the last width d_L is 3 (widths (4, 4, 3)), "
+            "expected 1; sum the outputs or pick one",
+        ),
+        (
+            ["plan", "8", "2", "16", "2", "16", "1", "--hessian", "--memory-budget", "700"],
+            "no Hessian plan fits widths (8, 2, 16, 2, 16, 1) in the memory budget of 700 bytes "
+            "(700 B) with float32 elements; the smallest budget that fits is 760 bytes (760 B)",
+        ),
+        (
+            ["plan", "4", "1", "--hessian", "--explicit"],
+            "argument --explicit: not allowed with argument --hessian",
+        ),
+    ],
+)
+def test_hessian_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    status, out, err = run(argv, capsys)
+    assert status == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith(f"jacobench: error: {message}")
+
+
+# --- predicted time (--profile) ---------------------------------------------------------------
+
+
+def test_profile_adds_predicted_time_and_the_time_optimal_plan(tmp_path, capsys):
+    from jacobench.timing import DeviceProfile, predict_seconds, save
+
+    device = DeviceProfile.uniform(flops=1e9, bandwidth=1e9, op_overhead_s=1e-3)
+    path = save(device, tmp_path / "device.json")
+    widths = (8, 8, 1, 8, 8)
+    argv = ["plan", *map(str, widths), "--profile", str(path)]
+    status, out, err = run([*argv, "--json"], capsys)
+    assert (status, err) == (0, "")
+    report = json.loads(out)
+    assert report["profile"] == {"device": "synthetic", "date": "", "path": str(path)}
+    for engine, planner in (("explicit", jb.plan), ("matrix_free", jb.plan_matrix_free)):
+        rows = report[engine]
+        names = ["forward", "reverse", "optimal", "optimal_time"]
+        assert [row["strategy"] for row in rows] == names
+        for row in rows[:3]:
+            assert row["predicted_seconds"] == predict_seconds(
+                planner(widths, row["strategy"]), device
+            )
+        fastest = planner(widths, objective="time", profile=device)
+        assert rows[3]["formula"] == fastest.formula
+        assert rows[3]["predicted_seconds"] == predict_seconds(fastest, device)
+        assert rows[3]["predicted_seconds"] <= min(row["predicted_seconds"] for row in rows)
+    # Launches of a millisecond: the fewest operations win over the fewest multiply-adds.
+    assert report["matrix_free"][3]["formula"] == "vjp(J4 J3 J2 J1)"
+    status, out, err = run(argv, capsys)
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[1] == f"predicted time: JAX on synthetic (profile {path})"
+    assert lines[2].split()[-2:] == ["predicted", "time"]
+    assert "optimal time: vjp(J4 J3 J2 J1)" in lines
+
+
+def test_profile_and_budget_give_the_time_optimal_plan_within_it(tmp_path, capsys):
+    from jacobench.timing import DeviceProfile, save
+
+    device = DeviceProfile.uniform(flops=1e9, bandwidth=1e9, op_overhead_s=1e-3)
+    path = save(device, tmp_path / "device.json")
+    argv = ["plan", "256", "256", "256", "--memory-budget", "300KiB", "--matrix-free"]
+    status, out, _ = run([*argv, "--profile", str(path), "--json"], capsys)
+    assert status == 0
+    rows = {row["strategy"]: row for row in json.loads(out)["matrix_free"]}
+    within = rows["optimal_time_within_budget"]
+    assert within["fits_budget"] and not rows["optimal_time"]["fits_budget"]
+    expected = jb.plan_matrix_free(
+        (256, 256, 256), memory_budget="300KiB", objective="time", profile=device
+    )
+    assert within["formula"] == expected.formula
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{", "is not valid JSON"), ('{"format": 1}', "has no field 'device'")],
+)
+def test_a_bad_profile_is_one_line_and_exit_2(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    status, out, err = run(["plan", "3", "4", "--profile", str(path)], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("jacobench: error: device profile") and message in err
+
+
+def test_calibrate_command_saves_a_profile(tmp_path, capsys):
+    from jacobench.timing import load
+
+    path = tmp_path / "here.json"
+    argv = ["calibrate", "--quick", "--backend", "numpy", "--dtype", "float32", "--output"]
+    status, out, err = run([*argv, str(path)], capsys)
+    assert status == 0 and out.splitlines()[-1] == f"saved to {path}"
+    assert "calibrating 100%" in err
+    p = load(path)
+    assert [b.backend for b in p.backends] == ["numpy"] and p.dtypes == ("float32",)

@@ -36,6 +36,11 @@ TOP_LEVEL = {
     "JacobenchError",
     "forward_macs",
     "reverse_macs",
+    # second order (issue 14)
+    "hvp",
+    "hessian",
+    "plan_hvp",
+    "plan_hessian",
 }
 widths_st = st.lists(st.integers(1, 40), min_size=2, max_size=7).map(tuple)
 
@@ -48,8 +53,11 @@ def test_both_engines_answer_every_verb(engine, verb):
 
 def test_the_top_level_is_small():
     assert set(jb.__all__) >= TOP_LEVEL
-    # plus the engine namespaces and chain_of (issue 13: the chain inside any function)
-    assert set(jb.__all__) - TOP_LEVEL == {"explicit", "matrix_free", "chain_of"}
+    # plus the engine namespaces, chain_of (issue 13), second_order (issue 14) and the time
+    # model's three names (issue 11)
+    time_model = {"DeviceProfile", "calibrate", "predict_seconds"}
+    extra = {"explicit", "matrix_free", "chain_of", "second_order", *time_model}
+    assert set(jb.__all__) - TOP_LEVEL == extra
 
 
 @settings(max_examples=40, deadline=None)

@@ -468,7 +468,7 @@ def test_mlp_bad_arguments(kwargs, message):
         jb.mlp((2, 3), **kwargs)
 
 
-@pytest.mark.parametrize("x", ["abcdef", None, object(), [[1.0, "a"]], {"a": 1}])
+@pytest.mark.parametrize("x", ["abcdef", None, object(), b"bytes", {"a": 1}])
 def test_jacobian_of_something_that_is_not_an_array(x):
     with pytest.raises(jb.JacobenchError, match=r"^x (is|has)"):
         jb.jacobian(jb.mlp((2, 2)), x)

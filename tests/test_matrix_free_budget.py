@@ -372,6 +372,7 @@ def test_cli_shows_the_matrix_free_row_within_budget(capsys):
         "speedup_vs_reverse": p.speedup_vs_reverse,
         "formula": p.formula,
         "fits_budget": True,
+        "predicted_seconds": None,
     }
 
 

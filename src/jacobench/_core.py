@@ -263,12 +263,34 @@ the smallest budget that fits is 16 bytes (16 B)
     )
 
 
-def pareto_front(points: Iterable[P], key: Callable[[P], tuple[int, int, int]]) -> list[P]:
+OBJECTIVES = ("macs", "time")
+"""What the planners minimise: multiply-adds (the default, the lecture's formulas) or the seconds
+:mod:`jacobench.timing` predicts for a device."""
+
+
+def check_objective(objective: object) -> str:
+    """``objective`` if it is one of :data:`OBJECTIVES`, else a :class:`JacobenchError`.
+
+    Example:
+        >>> check_objective("seconds")
+        Traceback (most recent call last):
+        ...
+        jacobench.errors.JacobenchError: unknown objective 'seconds'; valid options are \
+['macs', 'time']
+    """
+    if objective not in OBJECTIVES:
+        raise JacobenchError(
+            f"unknown objective {objective!r}; valid options are {list(OBJECTIVES)}"
+        )
+    return str(objective)
+
+
+def pareto_front(points: Iterable[P], key: Callable[[P], tuple[float, int, int]]) -> list[P]:
     """The points no other point beats on both cost and peak, cheapest first.
 
-    ``key(point)`` is ``(cost, tie_break, peak)``: points are sorted on it, and each one is kept
-    only if its peak is below every cheaper point's. The memory-budgeted planners of both engines
-    keep one such front per segment.
+    ``key(point)`` is ``(cost, tie_break, peak)`` (the cost in MACs or seconds): points are sorted
+    on it, and each one is kept only if its peak is below every cheaper point's. The
+    memory-budgeted planners of both engines keep one such front per segment.
 
     Example:
         >>> pareto_front([(5, 0, 9), (3, 0, 9), (7, 0, 2), (4, 0, 9)], key=lambda p: p)

@@ -33,7 +33,7 @@ from ._text import show
 from .errors import JacobenchError
 from .units import resolve_dtype
 
-__all__ = ["ACTIVATIONS", "Chain", "Dense", "mlp"]
+__all__ = ["ACTIVATIONS", "Chain", "Dense", "check_point", "mlp"]
 
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
 """The activation names :class:`Dense` and :func:`mlp` accept."""
@@ -187,10 +187,10 @@ class Dense:
         return _activation_fn(self.activation)(self.weight @ h + self.bias)
 
 
-def _check_activation(name: object) -> None:
+def _check_activation(name: object, what: str = "activation") -> None:
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise JacobenchError(
-            f"unknown activation {show(name)}; valid options are {sorted(ACTIVATIONS)}"
+            f"unknown {what} {show(name)}; valid options are {sorted(ACTIVATIONS)}"
         )
 
 
@@ -211,6 +211,7 @@ def mlp(
     activation: str = "tanh",
     seed: int = 0,
     dtype: Any = "float32",
+    final_activation: str | None = None,
 ) -> Chain:
     """A dense network ``f_l(h) = phi(W_l h + b_l)`` with seeded random weights.
 
@@ -220,12 +221,17 @@ def mlp(
 
     Args:
         widths: ``(d_0, ..., d_L)``.
-        activation: ``"tanh"``, ``"relu"``, ``"sigmoid"`` or ``"identity"`` (used on every layer).
+        activation: ``"tanh"``, ``"relu"``, ``"sigmoid"`` or ``"identity"`` (used on every layer
+            but the last, and on the last too unless ``final_activation`` says otherwise).
         seed: Seed of the weight generator.
         dtype: Weight dtype, e.g. ``jnp.float32`` (the default) or ``jnp.float64``.
+        final_activation: The last layer's activation, one of the same names; ``None`` (the
+            default) means ``activation``. ``mlp((d0, d1, d2, d3, 1), final_activation="identity")``
+            is the scalar function ``f = w_4^T h_3 + b_4`` of a network with a linear read-out.
 
     Returns:
-        A :class:`Chain` of :class:`Dense` layers, named like ``mlp(3-4-2, tanh)``.
+        A :class:`Chain` of :class:`Dense` layers, named like ``mlp(3-4-2, tanh)``, or like
+        ``mlp(3-4-1, tanh, final identity)`` when the last layer's activation differs.
 
     Raises:
         JacobenchError: For bad widths, an unknown activation, a seed that is not a non-negative
@@ -236,11 +242,16 @@ def mlp(
         >>> net = mlp((3, 4, 2), activation="relu", seed=1)
         >>> net.name, net.layers[0].weight.shape, net(jnp.ones(3)).shape
         ('mlp(3-4-2, relu)', (4, 3), (2,))
+        >>> scalar = mlp((3, 4, 1), final_activation="identity")
+        >>> scalar.name, [layer.activation for layer in scalar.layers]
+        ('mlp(3-4-1, tanh, final identity)', ['tanh', 'identity'])
     """
     import jax.numpy as jnp
 
     d = validate_widths(widths)
     _check_activation(activation)
+    final = activation if final_activation is None else final_activation
+    _check_activation(final, "final_activation")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise JacobenchError(f"seed must be a non-negative integer, got {show(seed)}")
     element = resolve_dtype(dtype)
@@ -251,10 +262,58 @@ def mlp(
         )
     rng = np.random.default_rng(int(seed))
     layers = []
-    for d_in, d_out in itertools.pairwise(d):
+    for k, (d_in, d_out) in enumerate(itertools.pairwise(d), start=1):
         weight = rng.standard_normal((d_out, d_in)) / np.sqrt(d_in)
         bias = 0.1 * rng.standard_normal(d_out)
         layers.append(
-            Dense(jnp.asarray(weight, dtype=element), jnp.asarray(bias, dtype=element), activation)
+            Dense(
+                jnp.asarray(weight, dtype=element),
+                jnp.asarray(bias, dtype=element),
+                final if k == len(d) - 1 else activation,
+            )
         )
-    return Chain(layers, d, name=f"mlp({'-'.join(map(str, d))}, {activation})")
+    label = activation if final == activation else f"{activation}, final {final}"
+    return Chain(layers, d, name=f"mlp({'-'.join(map(str, d))}, {label})")
+
+
+def check_point(chain: Chain, x: Any, needs: str = "Jacobians") -> Any:
+    """``x`` as a JAX vector of shape ``(d_0,)`` and a floating dtype, or the library's error.
+
+    Args:
+        chain: The chain ``x`` goes into.
+        x: The point.
+        needs: What needs real inputs, for the message (``"Jacobians"``, ``"derivatives"``).
+
+    Raises:
+        JacobenchError: If ``x`` is not array-like, not a vector, of the wrong size, or not
+            floating.
+
+    Example:
+        >>> check_point(Chain([abs], widths=(3, 3)), [1.0, 2.0, 3.0]).shape
+        (3,)
+    """
+    import jax.numpy as jnp
+
+    d0 = chain.widths[0]
+    try:
+        x = jnp.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise JacobenchError(
+            f"x is {show(x)} of type {type(x).__name__}, expected a vector of shape ({d0},) of a "
+            f"floating dtype ({type(err).__name__}: {err})"
+        ) from None
+    if x.ndim != 1:
+        raise JacobenchError(
+            f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
+            "use jax.vmap for a batch of inputs"
+        )
+    if x.shape[0] != d0:
+        raise JacobenchError(
+            f"x has shape {tuple(x.shape)}, expected ({d0},) from the chain's widths {chain.widths}"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise JacobenchError(
+            f"x has dtype {x.dtype}, expected a floating dtype ({needs} need real inputs); "
+            "convert it, e.g. x.astype(jnp.float32)"
+        )
+    return x

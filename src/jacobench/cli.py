@@ -3,7 +3,10 @@
 Usage::
 
     jacobench plan D0 D1 ... DL [--dtype float32] [--memory-budget 2GiB] [--json]
-                                [--explicit | --matrix-free] [--time-limit 60]
+                                [--explicit | --matrix-free | --hessian] [--time-limit 60]
+                                [--profile auto|PATH]
+    jacobench calibrate [--quick] [--backend numpy|jax ...] [--dtype float32|float64 ...]
+                        [--matmul-precision default|high|highest] [--output PATH]
     jacobench bench [ARGS ...]    # the benchmark job: python -m jacobench.bench.harness ARGS ...
     jacobench plot [ARGS ...]     # the plots and tables: python -m jacobench.bench.report ARGS ...
 
@@ -13,10 +16,27 @@ the speedup over forward and over reverse, for explicit layer Jacobians and for 
 engine (both by default); then the optimal plan as a formula. The numbers are those of
 :func:`jacobench.plan` and :func:`jacobench.plan_matrix_free`.
 
+With ``--hessian`` (for a chain whose last width is 1, a scalar function; any other chain is one
+line of error) it prints the second order instead: one Hessian-vector product in each mode and the
+Hessian by each strategy of :mod:`jacobench.second_order` (multiply-adds, peak memory, speedup over
+``jax.hessian``), then the optimal Hessian as a formula; with a budget, also the cheapest Hessian
+plan that fits.
+
 With ``--memory-budget``, an engine that no plan of fits the budget still gets its table, without
 the "optimal within budget" row, and then one line ``explicit: no bracketing fits ...`` (or
 ``matrix-free: ...``) with the library's message, which gives the smallest budget that fits; the
 command succeeds as long as one of the engines asked for fits.
+
+With ``--profile auto`` (this machine's saved profile, measured first if there is none) or
+``--profile PATH`` (a saved :class:`~jacobench.timing.DeviceProfile`), every row also gets the
+seconds :func:`jacobench.predict_seconds` predicts for it (JAX on that device), and each engine
+gets a row for the time-optimal plan, ``optimal time`` (``objective="time"``; with a budget also
+``optimal time within budget``).
+
+``jacobench calibrate`` measures this machine's :class:`~jacobench.timing.DeviceProfile` (see
+:func:`jacobench.calibrate`; about a minute on two CPU cores, with a progress line on stderr),
+prints it and saves it, by default to ``results/profiles/<device>.json``; a file it replaces
+that is unreadable or from another device or version is kept aside (``<name>.replaced-<date>``).
 
 Widths and results are exact integers of any size. Planning the optimal plan is a cubic dynamic
 program in the number of layers L: a planning step expected to take more than a second prints one
@@ -40,11 +60,15 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "explicit_skipped": null | str,     # why the optimal rows were not planned (--time-limit)
       "matrix_free": null | [ROW, ...],   # null when not asked for
       "matrix_free_error": null | str,    # the same for the matrix-free engine
-      "matrix_free_skipped": null | str
+      "matrix_free_skipped": null | str,
+      "hessian": null | [SECOND, ...],    # null unless --hessian
+      "hessian_error": null | str,        # why no Hessian plan fits the budget
+      "profile": null | {"device": str, "date": str, "path": str}  # --profile, when given
     }
 
     ROW = {
-      "strategy": "forward" | "reverse" | "optimal" | "optimal_within_budget",
+      "strategy": "forward" | "reverse" | "optimal" | "optimal_within_budget"
+                  | "optimal_time" | "optimal_time_within_budget",
       "macs": int,                        # multiply-adds, exact
       "peak_memory_elements": int,
       "peak_memory_bytes": int,           # peak_memory_elements * itemsize
@@ -52,7 +76,20 @@ With ``--json`` it prints the same as one JSON object whose keys are stable:
       "speedup_vs_forward": float | null, # forward's multiply-adds over this row's (null if
       "speedup_vs_reverse": float | null, # it is no finite float: over ~1.8e308, or x / 0)
       "formula": str,                     # the plan, e.g. "(J4 J3) (J2 J1)", "jvp(J2 J1)"
-      "fits_budget": bool | null          # null without a budget
+      "fits_budget": bool | null,         # null without a budget
+      "predicted_seconds": float | null   # null without --profile
+    }
+
+    SECOND = {
+      "kind": "hvp" | "hessian",          # one Hessian-vector product, or the Hessian
+      "strategy": str,                    # the mode or strategy, or "optimal_within_budget"
+      "macs": int,
+      "peak_memory_elements": int,
+      "peak_memory_bytes": int,
+      "peak_memory_human": str,
+      "speedup_vs_jax_hessian": float | null,  # null for an HVP
+      "formula": str,                     # e.g. "jvp(grad(f), v)", "hess(J2 J1, seed=hess(J3))"
+      "fits_budget": bool | null
     }
 
 Bad input (widths that are not positive integers, fewer than two widths, a malformed budget, an
@@ -91,6 +128,7 @@ from .explicit import plan
 from .explicit.search import planning_seconds as explicit_seconds
 from .matrix_free import plan as plan_matrix_free
 from .matrix_free.dynamic import planning_seconds as matrix_free_seconds
+from .second_order.table import format_hessian, hessian_section
 from .units import format_bytes, parse_bytes, resolve_dtype
 
 __all__ = ["main", "plan_rows"]
@@ -112,7 +150,10 @@ EnginePlanner = Callable[..., PlanSummary]
 
 
 def plan_rows(
-    plans: Sequence[tuple[str, PlanSummary]], dtype: Any, budget_bytes: int | None = None
+    plans: Sequence[tuple[str, PlanSummary]],
+    dtype: Any,
+    budget_bytes: int | None = None,
+    profile: Any = None,
 ) -> list[dict[str, Any]]:
     """Table rows (the ``--json`` ROW objects) for labelled plans.
 
@@ -120,6 +161,8 @@ def plan_rows(
         plans: ``(label, plan)`` pairs; the label becomes the row's ``"strategy"``.
         dtype: The element type that turns peak memory into bytes.
         budget_bytes: The memory budget, for the ``"fits_budget"`` column; None for no budget.
+        profile: A :class:`~jacobench.timing.DeviceProfile` for the ``"predicted_seconds"``
+            column (JAX on that device); None leaves it null.
 
     Returns:
         One dict per plan, with the keys documented in :mod:`jacobench.cli`.
@@ -143,9 +186,18 @@ def plan_rows(
                 "speedup_vs_reverse": _finite(p.speedup_vs_reverse),
                 "formula": p.formula,
                 "fits_budget": None if budget_bytes is None else n_bytes <= budget_bytes,
+                "predicted_seconds": _predicted(p, profile, dtype),
             }
         )
     return rows
+
+
+def _predicted(p: PlanSummary, profile: Any, dtype: Any) -> float | None:
+    if profile is None:
+        return None
+    from .timing import predict_seconds
+
+    return predict_seconds(p, profile, "jax", resolve_dtype(dtype).name)  # type: ignore[arg-type]
 
 
 def _finite(x: float) -> float | None:
@@ -171,11 +223,13 @@ def _section(
     dtype: np.dtype[Any],
     budget: int | None,
     time_limit: float = 0.0,
+    profile: Any = None,
 ) -> tuple[list[dict[str, Any]], str | None, str | None]:
     """Rows of one engine, why nothing fits the budget, and why a step was skipped (or None).
 
     The rows are forward, reverse, optimal and, when a plan fits the budget, optimal within it;
     optimal (and the budget row) only if its estimate is within ``time_limit`` (0: no limit).
+    With a profile, then the time-optimal plan (and the time-optimal plan within the budget).
     """
     planner = ENGINES[engine]
     names = list(STRATEGY_ROWS)
@@ -192,7 +246,13 @@ def _section(
                 plans.append(("optimal_within_budget", within))
         except JacobenchError as err:  # widths, dtype and budget are valid: nothing fits
             error = str(err)
-    return plan_rows(plans, dtype, budget), error, skipped
+    if profile is not None and skipped is None:
+        timed = {"objective": "time", "profile": profile, "dtype": dtype}
+        plans.append(("optimal_time", planner(widths, "optimal", **timed)))
+        if budget is not None and error is None:
+            fastest = planner(widths, "optimal", memory_budget=budget, **timed)
+            plans.append(("optimal_time_within_budget", fastest))
+    return plan_rows(plans, dtype, budget, profile), error, skipped
 
 
 def _over_limit(
@@ -215,6 +275,8 @@ def _plan_report(
     budget: int | None,
     engines: str,
     time_limit: float = 0.0,
+    profile: Any = None,
+    profile_path: str | None = None,
 ) -> dict[str, Any]:
     """The ``--json`` object (see the module docstring)."""
     report: dict[str, Any] = {
@@ -225,9 +287,17 @@ def _plan_report(
     }
     for key in ENGINES:
         report.update({key: None, f"{key}_error": None, f"{key}_skipped": None})
+    report.update({"hessian": None, "hessian_error": None, "profile": None})
+    if profile is not None:
+        report["profile"] = {"device": profile.device, "date": profile.date, "path": profile_path}
+    if engines == "hessian":
+        report["hessian"], report["hessian_error"] = hessian_section(widths, dtype, budget)
+        if report["hessian_error"]:
+            raise JacobenchError(report["hessian_error"])
+        return report
     asked = list(ENGINES) if engines == "both" else [engines]
     for key in asked:
-        section = _section(key, widths, dtype, budget, time_limit)
+        section = _section(key, widths, dtype, budget, time_limit, profile)
         report[key], report[f"{key}_error"], report[f"{key}_skipped"] = section
     errors = [report[f"{key}_error"] for key in asked]
     if all(errors):  # every engine asked for has the same complaint: the budget is too small
@@ -243,6 +313,8 @@ _TITLES = {
 
 def _format_report(report: dict[str, Any]) -> str:
     """The human table for a :func:`_plan_report` object."""
+    if report["hessian"] is not None:
+        return "\n".join(format_hessian(report))
     widths = "-".join(int_text(w, grouped=False) for w in report["widths"])
     lines: list[str] = []
     for key, title in _TITLES.items():
@@ -257,7 +329,16 @@ def _format_report(report: dict[str, Any]) -> str:
         if report["memory_budget_bytes"] is not None:
             budget = report["memory_budget_bytes"]
             lines.append(f"memory budget: {int_text(budget)} bytes ({format_bytes(budget)})")
-        lines.extend(_table(rows, with_fits=report["memory_budget_bytes"] is not None))
+        if report["profile"] is not None:
+            device, path = report["profile"]["device"], report["profile"]["path"]
+            lines.append(f"predicted time: JAX on {device} (profile {path})")
+        lines.extend(
+            _table(
+                rows,
+                with_fits=report["memory_budget_bytes"] is not None,
+                with_time=report["profile"] is not None,
+            )
+        )
         for row in rows:
             if row["strategy"].startswith("optimal"):
                 lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
@@ -267,10 +348,12 @@ def _format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
+def _table(rows: list[dict[str, Any]], *, with_fits: bool, with_time: bool = False) -> list[str]:
     header = ["strategy", "multiply-adds", "peak bytes", "peak memory", "vs forward", "vs reverse"]
     if with_fits:
         header.append("fits budget")
+    if with_time:
+        header.append("predicted time")
     cells = [header]
     base = {row["strategy"]: row["macs"] for row in rows}  # forward and reverse are always there
     for row in rows:
@@ -284,6 +367,8 @@ def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
         ]
         if with_fits:
             line.append("yes" if row["fits_budget"] else "no")
+        if with_time:
+            line.append(_seconds(row["predicted_seconds"]))
         cells.append(line)
     sizes = [max(len(line[i]) for line in cells) for i in range(len(header))]
     return [
@@ -293,6 +378,14 @@ def _table(rows: list[dict[str, Any]], *, with_fits: bool) -> list[str]:
         ).rstrip()
         for line in cells
     ]
+
+
+def _seconds(x: float) -> str:
+    """Seconds in a readable unit, three significant digits: ``412 us``, ``1.23 ms``, ``2.5 s``."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if x >= scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x * 1e9:.3g} ns"
 
 
 def _speedup(num: int, den: int) -> str:
@@ -345,13 +438,49 @@ def _run_plan(args: argparse.Namespace) -> int:
         raise JacobenchError(
             f"--time-limit {time_limit:g} is not a number of seconds >= 0 (0 for no limit)"
         )
-    report = _plan_report(widths, dtype, budget, args.engines, time_limit)
+    profile, path = _profile(args.profile, dtype.name)
+    report = _plan_report(widths, dtype, budget, args.engines, time_limit, profile, path)
     if args.json:
         with any_int_digits():  # json writes ints with str(): no digit limit here
             text = json.dumps(report, indent=2, allow_nan=False)
     else:
         text = _format_report(report)
     print(text)
+    return 0
+
+
+def _profile(asked: str | None, dtype: str) -> tuple[Any, str | None]:
+    """The device profile ``--profile`` names (``auto``: this machine's) and its path."""
+    if asked is None:
+        return None, None
+    from .timing import default_path, load, load_or_calibrate
+
+    if asked == "auto":
+        path = default_path()
+        return load_or_calibrate(path, backends=("jax",), dtypes=(dtype,), progress=True), str(path)
+    profile = load(asked)
+    profile.rates("jax").rates(dtype)
+    return profile, asked
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    import jax
+
+    from .timing import BACKENDS, DTYPES, calibrate, save_keeping
+
+    if args.matmul_precision is not None:
+        precision = None if args.matmul_precision == "default" else args.matmul_precision
+        config: Any = jax.config
+        config.update("jax_default_matmul_precision", precision)
+    profile = calibrate(
+        backends=tuple(args.backend or BACKENDS),
+        dtypes=tuple(args.dtype or DTYPES),
+        progress=True,
+        quick=args.quick,
+    )
+    path = save_keeping(profile, args.output)
+    print(profile)
+    print(f"saved to {path}")
     return 0
 
 
@@ -416,6 +545,12 @@ def _build_parser() -> _Parser:
         help="do not run a planning step expected to take longer (default: "
         f"{TIME_LIMIT:g}; 0 for no limit); steps expected to take over a second say so first",
     )
+    p.add_argument(
+        "--profile",
+        metavar="auto|PATH",
+        help="add predicted seconds and the time-optimal plan, for the device of this profile "
+        "(auto: this machine's, measured first if there is none; see 'jacobench calibrate')",
+    )
     engines = p.add_mutually_exclusive_group()
     engines.add_argument(
         "--explicit",
@@ -431,7 +566,40 @@ def _build_parser() -> _Parser:
         const="matrix_free",
         help="the matrix-free engine only (default: both)",
     )
+    engines.add_argument(
+        "--hessian",
+        dest="engines",
+        action="store_const",
+        const="hessian",
+        help="second order instead: Hessian-vector products and Hessians of a chain whose last "
+        "width is 1",
+    )
     p.set_defaults(engines="both", run=_run_plan)
+    c = commands.add_parser(
+        "calibrate",
+        help="measure this machine's device profile (for predicted seconds)",
+        description="Measure matrix products over a grid of shapes, memory bandwidth, call and "
+        "launch overheads and element-wise throughput, for numpy and for JAX's default device; "
+        "print the profile and save it as JSON.",
+    )
+    c.add_argument("--quick", action="store_true", help="a small grid: seconds, but coarse")
+    c.add_argument(
+        "--backend", action="append", choices=("numpy", "jax"), help="measure only this backend"
+    )
+    c.add_argument(
+        "--dtype", action="append", choices=("float32", "float64"), help="measure only this dtype"
+    )
+    c.add_argument(
+        "--matmul-precision",
+        choices=("default", "high", "highest"),
+        help="JAX's default matmul precision while measuring (default: as configured)",
+    )
+    c.add_argument(
+        "--output",
+        metavar="PATH",
+        help="where to save the profile (default: results/profiles/<device>.json)",
+    )
+    c.set_defaults(run=_run_calibrate)
     for command, module in FORWARDED.items():
         forwarded = commands.add_parser(
             command, add_help=False, help=f"run {module} (arguments are passed on)"
@@ -447,7 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name; ``sys.argv[1:]`` by default.
 
     Returns:
-        0 on success, 2 for bad input (after one line ``jacobench: error: ...`` on stderr).
+        0 on success, 2 for bad input (after one line ``jacobench: error: ...`` on stderr), 130
+        after Ctrl-C (one line ``jacobench: interrupted``).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -463,6 +632,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(err).split())  # always one line
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _notes(show: Callable[..., None]) -> Callable[..., None]:

@@ -5,18 +5,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pandas as pd
 import pytest
 
 import jacobench as jb
 from jacobench import matrix_free as mf
 from jacobench.bench import harness, tidy
+from jacobench.timing import calibrate, default_path, load, save
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     (results / "earlier.csv").write_text("an earlier run's results\n")
+    # A coarse profile of this machine at the suites' precision, so that the run reuses it.
+    with jax.default_matmul_precision("highest"):
+        quick = calibrate(dtypes=("float32",), quick=True)
+    save(quick, results / "profiles" / default_path().name)
     # 3 KiB: the tiny grid's smallest chains fit, its widest do not.
     status, written = harness.run(
         grid_name="tiny",
@@ -26,11 +32,11 @@ def tiny_run(tmp_path_factory):
         plots=False,
         pytest_args=["-q", "-p", "no:randomly"],
     )
-    return status, written, results
+    return status, written, results, quick
 
 
 def test_the_run_writes_csv_latest_sidecar_and_raw_json(tiny_run):
-    status, written, results = tiny_run
+    status, written, results, quick = tiny_run
     assert status == 0
     assert {"raw", "csv", "latest", "sidecar"} <= set(written)
     frame = pd.read_csv(written["latest"])
@@ -52,6 +58,9 @@ def test_the_run_writes_csv_latest_sidecar_and_raw_json(tiny_run):
         assert key in sidecar, key
     assert {"python", "jax", "jaxlib", "numpy"} <= set(sidecar["versions"])
     assert sidecar["grid"] == "tiny"
+    profile = results / "profiles" / default_path().name
+    assert sidecar["device_profile"] == str(profile)
+    assert load(profile) == quick  # reused, not measured again
     raw = json.loads(written["raw"].read_text())
     timed = (frame["status"] == "ok") & (frame["same_program_as"].fillna("") == "")
     assert len(raw["benchmarks"]) == timed.sum()  # a twin row takes its owner's rounds
@@ -64,10 +73,17 @@ def test_rows_are_checked_timed_and_costed(tiny_run):
     ok = frame[frame["status"] == "ok"]
     explicit = ok[ok["engine"] == "explicit"]
     assert set(explicit["backend"]) == {"numpy", "jax"}
-    assert set(explicit["strategy"]) == {"forward", "reverse", "optimal", "balanced"}
+    assert set(explicit["strategy"]) == {
+        "forward",
+        "reverse",
+        "optimal",
+        "balanced",
+        "optimal_time",
+    }
     matrix_free = ok[ok["engine"] == "matrix_free"]
     assert set(matrix_free["backend"]) == {"jax"}
-    assert set(matrix_free["strategy"]) == set(mf.STRATEGIES)
+    assert set(matrix_free["strategy"]) == {*mf.STRATEGIES, "optimal_time"}
+    assert (ok["model_seconds"] > 0).all()
     assert (ok["time_median_s"] > 0).all() and (ok["rounds"] >= 10).all()
     assert (ok["max_abs_error"] < 1e-4).all()
     jax_rows = ok[ok["backend"] == "jax"]
@@ -129,6 +145,7 @@ def test_two_runs_never_share_files(tmp_path, monkeypatch):
             results_dir=tmp_path,
             plots=False,
             pytest_args=["-q", "-k", "numpy and depth"],
+            profile=None,
         )
 
     status, first = a_few_rows()
@@ -161,7 +178,12 @@ def test_two_runs_never_share_files(tmp_path, monkeypatch):
             assert after[name] == data, name
     assert after["latest.csv"] == after[f"{second_id}.csv"] != after[f"{first_id}.csv"]
     rows = pd.read_csv(tmp_path / "latest.csv")
-    assert set(rows["run_id"]) == {second_id} and len(rows) == 8  # 2 chains x 4 strategies
+    assert set(rows["run_id"]) == {second_id} and len(rows) == 10  # 2 chains x 5 strategies
+    # Without a device profile optimal_time is skipped, and says why.
+    skipped = rows[rows["status"] == "skipped"]
+    assert set(skipped["strategy"]) == {"optimal_time"} and len(skipped) == 2
+    assert skipped["skip_reason"].str.contains("no device profile").all()
+    assert rows["model_seconds"].isna().all()
 
 
 def test_the_suites_ignore_the_pytest_setup_of_the_folder_they_run_in(tmp_path, monkeypatch):
@@ -176,6 +198,7 @@ def test_the_suites_ignore_the_pytest_setup_of_the_folder_they_run_in(tmp_path, 
         engines=["explicit"],
         plots=False,
         pytest_args=["-q", "-k", "numpy and depth-depth-2-2 and forward"],
+        profile=None,
     )
     assert status == 0
     assert written["latest"] == Path("results") / "latest.csv"  # relative to the folder
@@ -206,6 +229,7 @@ def test_a_run_that_measures_nothing_writes_nothing(tmp_path):
         results_dir=tmp_path,
         plots=False,
         pytest_args=["-q", "-k", "no_test_has_this_name"],
+        profile=None,
     )
     assert status != 0 and written == {}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.csv"]
@@ -218,7 +242,7 @@ def test_a_stopped_run_leaves_earlier_results_intact(tmp_path, same_jacobench):
     (tmp_path / "latest.csv").write_text("earlier results\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jacobench.bench.harness", "--grid", "default", "--no-plots",
-         "--results-dir", str(tmp_path)],
+         "--results-dir", str(tmp_path), "--profile", "none"],
         cwd=tmp_path, env=same_jacobench, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
@@ -230,3 +254,46 @@ def test_a_stopped_run_leaves_earlier_results_intact(tmp_path, same_jacobench):
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.csv"]
     assert (tmp_path / "latest.csv").read_text() == "earlier results\n"
+
+
+@pytest.fixture(scope="module")
+def hessian_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("hessian")
+    status, written = harness.run(
+        grid_name="tiny",
+        engines=["hessian"],
+        results_dir=results,
+        plots=False,
+        pytest_args=["-q", "-p", "no:randomly"],
+    )
+    return status, pd.read_csv(written["latest"])
+
+
+def test_second_order_rows_are_checked_timed_costed_and_capped(hessian_run):
+    import jacobench as jb
+    from jacobench.bench import grid
+
+    status, frame = hessian_run
+    assert status == 0 and set(frame["engine"]) == {"hessian"}
+    chains = {"-".join(map(str, c.widths)) for c in grid.hessian_configs("tiny")}
+    assert set(frame["widths"]) == chains
+    names = {f"hvp:{m}" for m in jb.second_order.HVP_STRATEGIES} | set(jb.second_order.STRATEGIES)
+    ok = frame[frame["status"] == "ok"]
+    for widths in chains:
+        assert set(frame.loc[frame["widths"] == widths, "strategy"]) == names
+    assert (ok["time_median_s"] > 0).all() and (ok["max_abs_error"] < 1e-4).all()
+    assert set(ok["mem_source"]) == {"xla_memory_analysis"} and (ok["compile_s"] > 0).all()
+    assert set(ok["kind"]) == {"hvp", "hessian"}
+    for _, row in ok.iterrows():
+        widths = tuple(int(w) for w in row["widths"].split("-"))
+        name = row["strategy"].removeprefix("hvp:")
+        plan = jb.plan_hvp(widths, name) if row["kind"] == "hvp" else jb.plan_hessian(widths, name)
+        assert (row["model_macs"], row["plan_formula"]) == (plan.macs, plan.formula)
+        assert row["model_jax_hessian_macs"] == jb.plan_hessian(widths, "jax.hessian").macs
+        assert row["mem_activations_bytes"] == 4 * sum(widths)
+    # The tiny grid's cap of 10,000 MACs skips fwd-over-fwd on the narrow chain (19,880), only.
+    skipped = frame[frame["status"] == "skipped"]
+    assert skipped[["widths", "strategy"]].values.tolist() == [["8-8-2-8-8-8-8-1", "fwd-over-fwd"]]
+    assert (
+        "model multiply-adds 19,880 exceed the grid's cap 10,000" in skipped["skip_reason"].iloc[0]
+    )

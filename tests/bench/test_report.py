@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jacobench import JacobenchError
 from jacobench.bench import plots as P
 from jacobench.bench import report, tidy
-from synthetic_results import RUN_ID, SLOPE, write_synthetic
+from synthetic_results import NOISE, OPTIMAL_TIME_FACTOR, RUN_ID, SLOPE, write_synthetic
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -32,7 +32,7 @@ def _subset(tmp_path: Path, keep) -> Path:
     return path
 
 
-def test_all_five_plots_and_the_report_are_written(full_run):
+def test_all_six_plots_and_the_report_are_written(full_run):
     root, out = full_run
     assert set(out["plots"]) == set(report.PLOT_FILES)
     for path in out["plots"].values():
@@ -42,6 +42,7 @@ def test_all_five_plots_and_the_report_are_written(full_run):
     for section in (
         "## Environment",
         "## Fidelity of the cost model",
+        "## Fidelity of the time model",
         "## Largest speedups of the optimal plan",
         "## Optimal plan per profile",
         "## Plots",
@@ -60,8 +61,12 @@ def test_all_five_plots_and_the_report_are_written(full_run):
 
 def test_fitted_slope_of_synthetic_data_is_recovered(full_run):
     _, out = full_run
-    assert set(out["fidelity"]) == {"explicit / numpy", "explicit / jax", "matrix_free / jax"}
-    for label, figures in out["fidelity"].items():
+    first = {"explicit / numpy", "explicit / jax", "matrix_free / jax"}
+    assert set(out["fidelity"]) == first | {"hessian / jax"}
+    second = out["fidelity"]["hessian / jax"]  # no forward/reverse rows: no winner figures
+    assert second["slope"] == pytest.approx(SLOPE, abs=0.1) and second["spearman_all"] > 0.95
+    for label in first:
+        figures = out["fidelity"][label]
         assert figures["slope"] == pytest.approx(SLOPE, abs=0.05), label
         assert figures["fit_rows"] >= 20
         assert figures["spearman_all"] > 0.95
@@ -193,10 +198,10 @@ def test_missing_sweeps_and_engines_give_notes_not_crashes(tmp_path):
     assert RUN_ID in text
 
 
-def test_unparsable_numbers_are_left_out_not_fatal(tmp_path):
+def test_missing_numbers_are_left_out_not_fatal(tmp_path):
     def spoil(df):
-        df.loc[::3, "time_median_s"] = "n/a"
-        df.loc[1::5, "model_macs"] = "garbage"
+        df.loc[::3, "time_median_s"] = ""
+        df.loc[1::5, "model_macs"] = ""
         df.loc[2::7, "depth"] = ""
         df.loc[::11, "d_L"] = "0"
         return df["engine"] == "matrix_free"
@@ -305,3 +310,115 @@ def test_the_auto_engine_gets_its_own_table():
     # measured: the faster of jacfwd (40 ms) and jacrev (30 ms) over auto (2 ms); predicted 30x
     assert "| 15x | 30x | 0.50 |" in text
     assert "No rows of the auto engine" in _auto_md(frame[frame["engine"] != "auto"], ["engine"])
+
+
+def test_the_second_order_section_and_plot(full_run):
+    _, out = full_run
+    text = Path(out["report"]).read_text()
+    section = text.split("## Second order: Hessian-vector products and Hessians")[1].split("\n## ")[
+        0
+    ]
+    # 4 chains x 9 rows, less the narrow chain's fwd-over-fwd (over the synthetic cap)
+    assert "35 rows measured (12 Hessian-vector products, 23 Hessians), 1 skipped" in section
+    assert "flops / 2: 1.020 to 1.020" in section  # the synthetic xla_flops are 2.04 x MACs
+    assert (
+        "| hessian-narrow | 64-64-4-64-64-64-1 | `hess(J2 J1, seed=hess(J6 J5 J4 J3))` | 2.58x |"
+        in section
+    )
+    assert "| 16-64-64-64-1 | rev-over-rev |" in section  # an HVP row, memory over activations
+    assert "exceed the grid's cap 10,000,000" in text  # the skipped row, with its reason
+    assert "| hessian / jax |" in text  # the fidelity table has the engine's own panel
+    png = Path(out["plots"]["hessian_depth.png"]).read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 20_000
+
+
+def test_optimal_slower_than_jax_hessian_is_flagged():
+    from jacobench.bench.markdown_hessian import hessian_section
+
+    frame = pd.DataFrame(
+        {
+            "engine": "hessian",
+            "status": "ok",
+            "sweep": "hessian-width",
+            "scale": ["a", "a", "b", "b"],
+            "widths": ["8-8-1", "8-8-1", "8-2-8-1", "8-2-8-1"],
+            "strategy": ["optimal", "jax.hessian"] * 2,
+            "plan_formula": ["hess(J2 J1)", "f", "hess(J1, seed=hess(J3 J2))", "f"],
+            "model_macs": [100, 100, 50, 100],
+            "time_median_s": [2.0, 1.0, 4.0, 1.0],
+            "time_min_s": [2.0, 1.0, 4.0, 1.0],
+            "xla_flops": 200.0,
+            "mem_model_bytes": 1,
+            "mem_measured_bytes": 1.0,
+        }
+    )
+    text = hessian_section(frame)
+    # No split: the same program as jax.hessian, so its ratio is noise, not a verdict.
+    assert (
+        "| hessian-width | 8-8-1 | `hess(J2 J1)` | 1x | 0.5x | 0.5x | 0.50 | same program |" in text
+    )
+    assert "their ratio (0.5x to 0.5x here) is the machine's timing noise" in text
+    # A split plan four times slower than jax.hessian is flagged.
+    assert "| 8-2-8-1 | `hess(J1, seed=hess(J3 J2))` | 2x | 0.25x | 0.25x | 0.12 | **no** |" in text
+    assert "worst measured speedup is 0.25x (1 chain): **more than 1.1x slower" in text
+
+
+# --- the time model ----------------------------------------------------------------------------
+
+
+def test_time_model_figures_of_synthetic_data(full_run):
+    _, out = full_run
+    figures = out["time_fidelity"]
+    assert set(figures) == {
+        "explicit / numpy / cpu",
+        "explicit / jax / cpu",
+        "matrix_free / jax / cpu",
+    }
+    for label, f in figures.items():
+        assert f["rows"] <= f["rows_all"]
+        assert f["spearman_all"] > 0.95, label
+        # optimal_time runs OPTIMAL_TIME_FACTOR slower than optimal, each row with its own noise.
+        assert f["worst_ratio"] == pytest.approx(OPTIMAL_TIME_FACTOR, rel=6 * NOISE)
+        assert f["winner_configs"] > 0 and f["winner_right"] > f["winner_configs"] / 2
+
+
+def test_time_model_table_in_the_report(full_run):
+    _, out = full_run
+    text = Path(out["report"]).read_text()
+    section = text.split("## Fidelity of the time model")[1].split("## ")[0]
+    assert "| engine / backend / device | rows ≥ 1 ms |" in section
+    for label in out["time_fidelity"]:
+        assert f"| {label} |" in section
+
+
+def hand_table(rows):
+    columns = ["engine", "backend", "device", "sweep", "widths", "strategy", "model_seconds",
+               "time_median_s"]  # fmt: skip
+    frame = pd.DataFrame([dict(zip(columns, r, strict=True)) for r in rows])
+    frame["status"] = "ok"
+    return frame
+
+
+def test_time_model_winner_and_worst_row_by_hand():
+    rows = [
+        # chain a: the model picks optimal (1 ms); measured 1.05 ms, fastest 1.0 -> right
+        ("e", "b", "cpu", "s", "a", "forward", 2e-3, 1.0e-3),
+        ("e", "b", "cpu", "s", "a", "optimal", 1e-3, 1.05e-3),
+        ("e", "b", "cpu", "s", "a", "optimal_time", 1e-3, 1.2e-3),  # 1.2 / 1.0: worst
+        # chain b: the model picks reverse; measured 2x slower than forward -> wrong
+        ("e", "b", "cpu", "s", "b", "forward", 3e-3, 1e-3),
+        ("e", "b", "cpu", "s", "b", "reverse", 1e-3, 2e-3),
+        ("e", "b", "cpu", "s", "b", "jacfwd", 1e-4, 9e-4),  # not in the contest
+        ("e", "b", "cpu", "s", "b", "optimal_time", 1e-3, 1.1e-3),
+    ]
+    f = P.time_fidelity(hand_table(rows), ["engine", "backend"])["e / b / cpu"]
+    assert (f["winner_configs"], f["winner_right"]) == (2, 1)
+    assert f["worst_ratio"] == pytest.approx(1.2) and f["worst_row"] == "s a"
+    assert f["rows"] == 6  # 9e-4 s is under 1 ms
+
+
+def test_time_model_plot_without_model_seconds_says_why(tmp_path):
+    frame = hand_table([("e", "b", "cpu", "s", "a", "forward", float("nan"), 1e-3)])
+    _, notes = P.time_model_figure(frame, ["engine", "backend"])
+    assert any("no rows with model_seconds" in n for n in notes)
+    assert P.time_fidelity(frame, ["engine", "backend"]) == {}

@@ -26,7 +26,13 @@ def test_an_installed_wheel_runs_the_benchmark_in_an_empty_folder(tmp_path):
     (wheel,) = dist.glob("jacobench-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    for suite in ("conftest.py", "pytest.ini", "bench_grid_explicit.py", "bench_planning.py"):
+    for suite in (
+        "conftest.py",
+        "pytest.ini",
+        "bench_grid_explicit.py",
+        "bench_grid_hessian.py",
+        "bench_planning.py",
+    ):
         assert f"jacobench/bench/suites/{suite}" in names
     subprocess.run([*PIP, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
     # Only the installed copy is on the path (the dependencies come from this environment).
@@ -41,10 +47,23 @@ def test_an_installed_wheel_runs_the_benchmark_in_an_empty_folder(tmp_path):
     )
     assert Path(where.stdout.strip()) == site.resolve() / "jacobench" / "bench" / "suites"
 
-    # Lean: the tiny grid's two depth chains only (both engines, every strategy); the whole tiny
-    # grid takes 20 to 50 seconds here, depending on what else the machine runs.
+    # Lean: the tiny grid's depth chains only (every engine, every strategy; "depth" also picks
+    # the second-order "hessian-depth" chain); the whole tiny grid takes 20 to 50 seconds here,
+    # depending on what else the machine runs.
     done = subprocess.run(
-        [sys.executable, "-m", "jacobench", "bench", "--grid", "tiny", "--", "-k", "depth"],
+        [
+            sys.executable,
+            "-m",
+            "jacobench",
+            "bench",
+            "--grid",
+            "tiny",
+            "--profile",
+            "none",
+            "--",
+            "-k",
+            "depth",
+        ],
         cwd=work,
         env=env,
         capture_output=True,
@@ -54,8 +73,14 @@ def test_an_installed_wheel_runs_the_benchmark_in_an_empty_folder(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert sorted(p.name for p in work.iterdir()) == ["plots", "results"]  # nothing else
     rows = pd.read_csv(work / "results" / "latest.csv")
-    assert set(rows["engine"]) == {"explicit", "matrix_free"} and set(rows["sweep"]) == {"depth"}
-    assert (rows["status"] == "ok").all() and (rows["time_median_s"] > 0).all()
+    assert set(rows["engine"]) == {"explicit", "matrix_free", "hessian"}
+    assert set(rows["sweep"]) == {"depth", "hessian-depth"}
+    timed = rows[rows["strategy"] != "optimal_time"]
+    assert (timed["status"] == "ok").all() and (timed["time_median_s"] > 0).all()
+    # Without a device profile (--profile none) the time-optimal rows are skipped, and say why.
+    untimed = rows[rows["strategy"] == "optimal_time"]
+    assert len(untimed) and (untimed["status"] == "skipped").all()
+    assert untimed["skip_reason"].str.contains("no device profile").all()
     assert (work / "results" / "REPORT.md").is_file()
     for name in PLOT_FILES:
         assert (work / "plots" / name).read_bytes().startswith(b"\x89PNG"), name

@@ -16,7 +16,7 @@ Modules:
   ``conftest.py`` and ``pytest.ini``; they ship inside the package.
 * :mod:`~jacobench.bench.harness`: the job: runs the suites, writes ``results/``, then the plots.
 * :mod:`~jacobench.bench.tidy`: pytest-benchmark's JSON to the results CSV; the CSV's columns.
-* :mod:`~jacobench.bench.plots`: the statistics and the five figures (matplotlib).
+* :mod:`~jacobench.bench.plots`: the statistics and the seven figures (matplotlib).
 * :mod:`~jacobench.bench.markdown` and :mod:`~jacobench.bench.report`: ``results/REPORT.md`` and
   the ``jacobench plot`` command.
 

@@ -17,6 +17,18 @@ Sweeps:
   as they are used in practice), for hourglass and constant chains; only the matrix-free engine
   runs them (the explicit engine multiplies given matrices and has no points).
 
+The second-order suite (engine ``hessian``) measures scalar chains (``d_L = 1``) from
+:data:`HESSIAN_GRIDS`, by the same grid names:
+
+* ``hessian-depth``: ``(d_0, w, ..., w, 1)``, ``L`` upwards: time and memory of every HVP mode
+  and Hessian strategy against depth;
+* ``hessian-width``: ``(w, w, w, 1)``, ``w`` upwards;
+* ``hessian-narrow``: a narrow layer near the input, e.g. ``(512, 512, 8, 512, 512, 512, 512,
+  1)``, where the optimal Hessian splits the chain.
+
+Rows whose model multiply-adds exceed the grid's :data:`HESSIAN_MAX_MACS` (``fwd-over-fwd``,
+quadratic in ``d_0``, on wide inputs) are skipped and recorded, like rows over the memory budget.
+
 Example:
     >>> profile_widths("hourglass", wide=8, narrow=2, depth=4)
     (8, 8, 2, 8, 8)
@@ -35,7 +47,16 @@ import numpy as np
 
 from ..errors import JacobenchError
 
-__all__ = ["GRIDS", "PROFILES", "Config", "configs", "profile_widths"]
+__all__ = [
+    "GRIDS",
+    "HESSIAN_GRIDS",
+    "HESSIAN_MAX_MACS",
+    "PROFILES",
+    "Config",
+    "configs",
+    "hessian_configs",
+    "profile_widths",
+]
 
 PROFILES = ("funnel", "expanding", "constant", "hourglass", "diamond", "random")
 
@@ -45,7 +66,8 @@ class Config:
     """One chain to measure.
 
     Attributes:
-        sweep: ``"profiles"``, ``"crossover"``, ``"depth"`` or ``"batched"``.
+        sweep: ``"profiles"``, ``"crossover"``, ``"depth"`` or ``"batched"`` (``"hessian-depth"``,
+            ``"hessian-width"`` or ``"hessian-narrow"`` in :data:`HESSIAN_GRIDS`).
         profile: The width profile's name (``"crossover"`` / ``"depth"`` in those sweeps).
         scale: A short label of the size within the sweep, e.g. ``"s"`` or ``"d0=8,dL=512"``.
         widths: ``(d_0, ..., d_L)``.
@@ -198,6 +220,68 @@ GRIDS: dict[str, list[Config]] = {
     ],
 }
 """Every named grid."""
+
+
+def _hessian_depth(d0: int, width: int, depths: tuple[int, ...]) -> list[Config]:
+    return [
+        Config("hessian-depth", "scalar", f"L={L}", (d0,) + (width,) * (L - 1) + (1,))
+        for L in depths
+    ]
+
+
+def _hessian_width(widths: tuple[int, ...], depth: int = 3) -> list[Config]:
+    return [Config("hessian-width", "scalar", f"w={w}", (w,) * depth + (1,)) for w in widths]
+
+
+def _hessian_narrow(wide: int, narrow: int) -> list[Config]:
+    widths = (wide, wide, narrow, wide, wide, wide, wide, 1)
+    return [Config("hessian-narrow", "narrow-near-input", f"w={wide},k={narrow}", widths)]
+
+
+HESSIAN_GRIDS: dict[str, list[Config]] = {
+    "tiny": [*_hessian_depth(4, 8, (3,)), *_hessian_narrow(8, 2)],
+    # Kept to well under a minute on two CPU cores.
+    "default": [
+        *_hessian_depth(32, 256, (2, 4, 8)),
+        *_hessian_width((64, 256)),
+        *_hessian_narrow(512, 8),
+    ],
+    "full": [
+        *_hessian_depth(32, 256, (1, 2, 3, 4, 6, 8, 12, 16)),
+        *_hessian_width((32, 64, 128, 256, 512)),
+        *_hessian_narrow(256, 4),
+        *_hessian_narrow(512, 8),
+        *_hessian_narrow(1024, 16),
+    ],
+    "large": [
+        *_hessian_depth(64, 1024, (1, 2, 4, 8, 16)),
+        *_hessian_width((512, 1024, 2048)),
+        *_hessian_narrow(2048, 16),
+    ],
+}
+"""The scalar chains (``d_L = 1``) of the second-order suite, by grid name."""
+
+HESSIAN_MAX_MACS: dict[str, int] = {
+    "tiny": 10**4,  # skips fwd-over-fwd on the narrow chain (19,880 MACs): the cap is tested
+    "default": 2 * 10**9,
+    "full": 2 * 10**10,
+    "large": 10**12,
+}
+"""Second-order rows whose model multiply-adds exceed this are skipped (and recorded)."""
+
+
+def hessian_configs(grid: str) -> list[Config]:
+    """The scalar chains of a named grid for the second-order suite.
+
+    Raises:
+        JacobenchError: For an unknown grid; the message lists the valid ones.
+
+    Example:
+        >>> [c.widths for c in hessian_configs("tiny")]
+        [(4, 8, 8, 1), (8, 8, 2, 8, 8, 8, 8, 1)]
+    """
+    configs(grid)  # the same names, the same error
+    return list(HESSIAN_GRIDS[grid])
 
 
 def configs(grid: str) -> list[Config]:

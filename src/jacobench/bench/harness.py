@@ -1,7 +1,10 @@
 """The benchmark job behind ``make bench``: run the suites, write the tidy CSV, draw the plots.
 
-``jacobench bench [--grid default] [--memory-budget 4GiB] [--engine all]`` (or
-``python -m jacobench.bench.harness ...``) runs the pytest-benchmark suites that ship in
+``jacobench bench [--grid default] [--memory-budget 4GiB] [--engine all] [--profile auto]``
+(or ``python -m jacobench.bench.harness ...``) first makes sure there is a device profile of this
+machine (``results/profiles/<device>.json``: reused when it describes this device, versions and
+matmul precision, else measured, about a minute; see :func:`jacobench.calibrate`), then runs the
+pytest-benchmark suites that ship in
 ``jacobench/bench/suites/`` over a grid (see :mod:`jacobench.bench.grid`), keeps their raw JSON,
 builds ``results/<run_id>.csv`` and ``results/latest.csv`` from it, writes the environment sidecar
 ``results/<run_id>.json``, then draws the plots and the report into ``plots/`` and
@@ -11,7 +14,12 @@ installed wheel alike. pytest reads the suites' own ``pytest.ini``, never the co
 the folder it is started in.
 
 Every file is written through a temporary file and a rename, and every run has its own id, so an
-interrupted run or a second run never corrupts what an earlier one wrote.
+interrupted run or a second run never corrupts what an earlier one wrote. The output folders are
+checked before anything runs; a run removes the temporary files that killed runs left behind
+(``.<run_id>.benchmark.json.part``, ``.<run_id>.skipped.json``, ``.*.tmp``), never a live run's
+(see :mod:`jacobench.bench.files`); the pytest child dies with the harness, even when the
+harness is killed with ``SIGKILL`` (Linux); ``SIGINT`` (Ctrl-C) ends the run with one line and
+status 130, ``SIGTERM`` with status 143.
 
 A run that must end in time takes ``--time-limit SECONDS``: rows not started by then are skipped
 and recorded, and the run writes its results as usual. Rows that run out of memory are recorded
@@ -33,10 +41,13 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import datetime as dt
 import json
 import os
 import platform
+import re
 import secrets
 import signal
 import subprocess
@@ -49,14 +60,16 @@ from typing import Any
 
 from ..errors import JacobenchError
 from ..units import format_bytes, parse_bytes
-from . import REQUIREMENTS, grid, measure
+from . import REQUIREMENTS, files, grid, measure
 
 __all__ = [
+    "PARENT_VARIABLE",
     "PYTEST_CONFIG",
     "REQUIRES",
     "SUITES",
     "SUITES_DIR",
     "default_jax_cache_dir",
+    "die_with_harness",
     "environment",
     "main",
     "new_run_id",
@@ -74,6 +87,7 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SUITES = {
     "matrix_free": "bench_grid_matrix_free.py",
     "auto": "bench_functions.py",
+    "hessian": "bench_grid_hessian.py",
     "explicit": "bench_grid_explicit.py",
 }
 """The suite of each engine, in :data:`SUITES_DIR`, in the order they run (under a time limit,
@@ -100,6 +114,16 @@ THREAD_VARIABLES = (
     "CUDA_VISIBLE_DEVICES",
     "GLIBC_TUNABLES",
 )
+
+
+RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{4}"
+"""The pattern of :func:`new_run_id`'s ids."""
+
+LEFTOVERS = (
+    rf"\.{RUN_ID}\.benchmark\.json\.part",
+    rf"\.(?:{RUN_ID}\.(?:csv|json)|latest\.csv|REPORT\.md)\..+\.tmp",
+)
+"""The temporary files of a run in the results folder (swept when their writer is gone)."""
 
 
 def new_run_id() -> str:
@@ -191,6 +215,8 @@ def run(
     plots_dir: Path = Path("plots"),
     plots: bool = True,
     pytest_args: Sequence[str] = (),
+    profile: str | None = "auto",
+    matmul_precision: str = "highest",
     time_limit: float | None = None,
     jax_cache_dir: Path | None = None,
 ) -> tuple[int, dict[str, Path]]:
@@ -206,6 +232,11 @@ def run(
         plots_dir: Where the plots go.
         plots: Whether to draw the plots and the report.
         pytest_args: More arguments for pytest, e.g. ``["-k", "numpy"]`` to run fewer rows.
+        profile: ``"auto"``: this machine's device profile in ``results_dir/profiles/``, reused
+            or measured first; a path: that profile (measured again if it describes another
+            device, version or precision); ``None``: none (``model_seconds`` is NaN and the
+            ``optimal_time`` rows are skipped).
+        matmul_precision: JAX's default matmul precision for the timed calls and the profile.
         time_limit: Seconds after which the suites start no more rows (each is recorded as
             skipped); None: no limit.
         jax_cache_dir: JAX's persistent compilation cache; None: none.
@@ -222,12 +253,20 @@ def run(
     missing = [s for s in suites if not s.is_file()]
     if missing:
         raise JacobenchError(f"benchmark suite {missing[0]} not found; reinstall jacobench")
+    files.writable_folder(results_dir, "results folder (--results-dir)")
+    if plots:
+        files.writable_folder(plots_dir, "plots folder (--plots-dir)")
     from .tidy import build_frame, load_json, write_atomic  # pandas only when needed
 
-    results_dir.mkdir(parents=True, exist_ok=True)
+    swept = sweep_leftovers(results_dir)
+    if swept:
+        names = ", ".join(p.name for p in swept)
+        print(f"jacobench: removed {len(swept)} leftover(s) of killed runs: {names}", flush=True)
+    profile_path = _device_profile(profile, results_dir, matmul_precision)
     # pytest-benchmark opens its JSON file when it starts: let it write to a hidden name (which
-    # also claims the run id), and give the file its real name only once the suites have finished.
-    run_id, raw_part = _claim_run_id(results_dir)
+    # also claims the run id, locked while this run lives), and give the file its real name only
+    # once the suites have finished.
+    run_id, raw_part, claim = _claim_run_id(results_dir)
     raw_path = results_dir / f"{run_id}.benchmark.json"
     skipped_path = results_dir / f".{run_id}.skipped.json"
     written: dict[str, Path] = {}
@@ -245,6 +284,8 @@ def run(
                 f"--skipped-json={skipped_path.resolve()}",
                 f"--benchmark-json={raw_part.resolve()}", f"--benchmark-storage={storage}",
                 "--benchmark-columns=min,median,iqr,rounds", "--benchmark-sort=fullname",
+                f"--matmul-precision={matmul_precision}",
+                *([f"--profile={profile_path.resolve()}"] if profile_path else []),
                 *([] if time_limit is None else [f"--time-limit={time_limit}"]),
                 *([] if jax_cache_dir is None else [f"--jax-cache-dir={jax_cache_dir}"]),
                 *pytest_args,
@@ -256,9 +297,12 @@ def run(
             print(f"jacobench: the suites wrote no results (pytest exit status {status})")
             return status or 1, written
         os.replace(raw_part, raw_path)
+        files.usual_mode(raw_path)
     finally:
-        raw_part.unlink(missing_ok=True)
-        skipped_path.unlink(missing_ok=True)
+        for leftover in (raw_part, skipped_path):
+            with contextlib.suppress(OSError):  # never let the clean-up hide the real error
+                leftover.unlink(missing_ok=True)
+        os.close(claim)
     written["raw"] = raw_path
     frame = build_frame(raw, skipped, run_id)
     csv_text = frame.to_csv(index=False)
@@ -271,6 +315,7 @@ def run(
         "jax_cache_dir": None if jax_cache_dir is None else str(jax_cache_dir),
         "engines": list(engines),
         "pytest_exit_status": status,
+        "device_profile": None if profile_path is None else str(profile_path),
         "csv": str(written["csv"]),
         "raw_json": str(raw_path),
     }
@@ -284,11 +329,57 @@ def run(
     return status, written
 
 
-def _claim_run_id(results_dir: Path) -> tuple[str, Path]:
+def sweep_leftovers(results_dir: Path) -> list[Path]:
+    """Remove what killed runs left in ``results_dir``; a live run's files are left alone.
+
+    A run's hidden ``.<run_id>.benchmark.json.part`` is locked for as long as the run lives, so
+    one whose lock can be taken is a leftover, and so is its ``.<run_id>.skipped.json``.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".20260101T000000Z-abcd.benchmark.json.part").write_text("{")
+        >>> [p.name for p in sweep_leftovers(folder)]
+        ['.20260101T000000Z-abcd.benchmark.json.part']
+    """
+    removed = files.sweep(results_dir, LEFTOVERS)
+    for skipped in results_dir.glob(".*.skipped.json"):
+        run_id = skipped.name[1 : -len(".skipped.json")]
+        part = results_dir / f".{run_id}.benchmark.json.part"
+        if re.fullmatch(RUN_ID, run_id) and (not part.exists() or files.abandoned(part)):
+            with contextlib.suppress(FileNotFoundError):
+                skipped.unlink()
+                removed.append(skipped)
+    return removed
+
+
+def _device_profile(asked: str | None, results_dir: Path, precision: str) -> Path | None:
+    """The device profile the suites use: reused if it describes this machine, else measured."""
+    if asked is None or asked == "none":
+        return None
+    import time
+
+    import jax
+
+    from ..timing import default_path, load_or_calibrate
+
+    path = results_dir / "profiles" / default_path().name if asked == "auto" else Path(asked)
+    start = time.perf_counter()
+    with jax.default_matmul_precision(None if precision == "default" else precision):
+        profile = load_or_calibrate(
+            path, backends=("numpy", "jax"), dtypes=("float32",), progress=True
+        )
+    how = "reused" if time.perf_counter() - start < 1 else f"measured in {profile.calibration_s} s"
+    print(f"jacobench: device profile {path} ({how})", flush=True)
+    return path
+
+
+def _claim_run_id(results_dir: Path) -> tuple[str, Path, int]:
     """A new run id that no file in ``results_dir`` has, claimed by creating its raw JSON file.
 
     The hidden ``.<run_id>.benchmark.json.part`` is created exclusively, so two runs started at
-    once into one folder never get the same id, even when their random suffixes collide.
+    once into one folder never get the same id, even when their random suffixes collide; it is
+    locked through the returned descriptor until the run closes it.
     """
     while True:
         run_id = new_run_id()
@@ -296,15 +387,26 @@ def _claim_run_id(results_dir: Path) -> tuple[str, Path]:
         if any(results_dir.glob(f"{run_id}.*")):
             continue
         try:
-            os.close(os.open(part, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            fd = os.open(part, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
             continue
-        return run_id, part
+        files.lock(fd)
+        return run_id, part, fd
+
+
+PARENT_VARIABLE = "JACOBENCH_HARNESS_PID"
+"""Set for the pytest child: the harness's process id (see :func:`die_with_harness`)."""
 
 
 def _call(command: Sequence[str]) -> int:
-    """Run the suites; if this process is stopped, stop them too (no orphan writes files later)."""
-    proc = subprocess.Popen(command, env=suite_environment())
+    """Run the suites; if this process is stopped, stop them too (no orphan writes files later).
+
+    The child is told this process's id (:data:`PARENT_VARIABLE`): on Linux the suites then ask
+    the kernel to kill them when it dies (:func:`die_with_harness`), so even a ``SIGKILL`` of the
+    harness, which runs no clean-up, leaves no pytest behind.
+    """
+    env = {**suite_environment(), PARENT_VARIABLE: str(os.getpid())}
+    proc = subprocess.Popen(command, env=env)
     try:
         return proc.wait()
     finally:
@@ -314,6 +416,34 @@ def _call(command: Sequence[str]) -> int:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_harness() -> bool:
+    """In the suites' process: be killed (``SIGKILL``) when the harness that started it dies.
+
+    Uses Linux's ``prctl(PR_SET_PDEATHSIG)``; if the harness is already gone, exits at once.
+    Does nothing (and returns False) outside a harness run or off Linux. The suites call it when
+    pytest starts (their ``conftest.py``). The signal follows the harness *thread* that started
+    the run, so :func:`run` belongs on a thread that outlives it (the main one, usually).
+
+    Example:
+        >>> die_with_harness()  # not started by a harness
+        False
+    """
+    parent = os.environ.get(PARENT_VARIABLE, "")
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
+        return False
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - no C library to ask
+        return False
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != int(parent):  # the harness died before the request: go now
+        os._exit(128 + signal.SIGKILL)
+    return True
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -340,6 +470,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--plots-dir", type=Path, default=Path("plots"))
     parser.add_argument("--no-plots", action="store_true", help="do not draw plots or the report")
+    parser.add_argument(
+        "--profile",
+        default="auto",
+        help="device profile for predicted seconds: auto (results/profiles/<device>.json, "
+        "reused or measured first), a path, or none",
+    )
+    parser.add_argument(
+        "--matmul-precision",
+        default="highest",
+        choices=["default", "high", "highest"],
+        help="JAX's default matmul precision for the timed calls and the profile "
+        "(default: highest)",
+    )
     parser.add_argument(
         "--time-limit",
         type=float,
@@ -369,12 +512,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             plots_dir=args.plots_dir,
             plots=not args.no_plots,
             pytest_args=args.pytest_args,
+            profile=args.profile,
+            matmul_precision=args.matmul_precision,
             time_limit=args.time_limit,
             jax_cache_dir=None if args.jax_cache_dir == "none" else Path(args.jax_cache_dir),
         )
     except JacobenchError as exc:
-        print(f"jacobench: error: {exc}", file=sys.stderr)
+        print(f"jacobench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("jacobench: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except OSError as exc:
+        print(f"jacobench: error: could not write the results: {exc}", file=sys.stderr)
+        return 1
     for label, path in written.items():
         print(f"jacobench: {label:>8}: {path}")
     if status != 0:

@@ -1,4 +1,4 @@
-"""The Markdown of ``results/REPORT.md``: the cost model's fidelity figures and every section.
+"""The Markdown of ``results/REPORT.md``: the models' fidelity figures and every section.
 
 :func:`fidelity` computes the figures per engine/backend panel; :func:`render` writes the report
 around them from the cleaned results table (:func:`jacobench.bench.report.load_results`). Nothing
@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from . import speedups
+from .markdown_hessian import hessian_section
 from .plots.common import (
     FIT_MIN_MACS,
     SPEARMAN_MIN_MACS,
@@ -39,6 +40,7 @@ from .plots.common import (
     spearman,
     wide_by_strategy,
 )
+from .plots.time_model import TIME_MIN_S, WINNER_TOLERANCE, WITHIN
 from .plots.winners import winners
 from .tidy import UNSTABLE_IQR_RATIO
 
@@ -51,12 +53,18 @@ CAPTIONS = {
     "measured_vs_model.png": "Measured median time against model multiply-adds (log-log), "
     "with the fitted line per engine/backend.",
     "crossover.png": "Forward vs reverse time against d_0/d_L at fixed depth, with the two "
-    "formulas scaled by the fitted seconds per multiply-add.",
+    "formulas scaled by the fitted seconds per multiply-add and the time model's predicted "
+    "seconds.",
     "memory_depth.png": "Peak memory against depth: model (dashed) and measured (solid).",
     "speedup.png": "Measured speedup of the optimal plan per profile; the black tick is the "
     "model's predicted ratio.",
     "winner_map.png": "Cheapest strategy by the model and fastest measured, over the (d_0, d_L) "
     "grid.",
+    "hessian_depth.png": "Second order against depth (engine hessian): time and peak memory of "
+    "the HVP modes (top) and the Hessian strategies (bottom); memory measured solid, model "
+    "dashed, one and two copies of the activations dotted.",
+    "time_model.png": "Measured against predicted seconds (the time model, from the device "
+    "profile's micro-benchmarks), log-log, with y = x and the ±30 % band.",
 }
 """A caption for each plot, by file name, in the order the report shows them."""
 
@@ -229,6 +237,65 @@ def _fidelity_md(fidelity: dict[str, dict[str, Any]]) -> str:
     )
 
 
+def _time_fidelity_md(figures: dict[str, dict[str, Any]]) -> str:
+    if not figures:
+        return (
+            "No rows with `model_seconds`: the run had no device profile (see `jacobench "
+            "calibrate` and `jacobench bench --profile`)."
+        )
+    rows = []
+    for label, f in figures.items():
+        winners = (
+            f"{f['winner_right']}/{f['winner_configs']} "
+            f"({f['winner_right'] / f['winner_configs']:.0%})"
+            if f["winner_configs"]
+            else "n/a"
+        )
+        worst = (
+            f"{f['worst_ratio']:.2f}x ({f['worst_row']})"
+            if math.isfinite(f["worst_ratio"])
+            else "n/a"
+        )
+        rows.append(
+            [
+                label,
+                f"{f['rows']} of {f['rows_all']}",
+                format_number(f["spearman"], ".3f"),
+                format_number(f["median_abs_log10"], ".3f"),
+                format_number(100 * f["within"], ".0f") + " %"
+                if math.isfinite(f["within"])
+                else "n/a",
+                format_number(f["median_ratio"], ".2f"),
+                winners,
+                worst,
+            ]
+        )
+    headers = [
+        "engine / backend / device",
+        f"rows ≥ {format_seconds(TIME_MIN_S)}",
+        "Spearman rho",
+        "median abs log10(measured / predicted)",
+        f"within ±{WITHIN - 1:.0%}",
+        "median measured / predicted",
+        f"winner right (within {WINNER_TOLERANCE - 1:.0%})",
+        "optimal_time vs best of fwd/rev/opt, worst",
+    ]
+    return (
+        _table(headers, rows)
+        + "\n\n"
+        + "`model_seconds` is `jacobench.predict_seconds` of the row's plan on the run's device "
+        "profile, measured by micro-benchmarks before the run (never fitted to these rows).\n\n"
+        f"- The first five figures are over rows measured at ≥ {format_seconds(TIME_MIN_S)} "
+        "(below, a call's fixed cost and timer noise dominate); a median abs log10 of 0.08 is "
+        "a factor of about 1.2.\n"
+        "- *winner right*: chains where the strategy with the least predicted seconds (of those "
+        "the suite times, less `optimal_time` and JAX's `jacfwd`/`jacrev`) is measured within "
+        f"{WINNER_TOLERANCE - 1:.0%} of the fastest, over all rows.\n"
+        "- *optimal_time ... worst*: the largest ratio of `optimal_time`'s time to the fastest of "
+        "forward, reverse and optimal on the same chain, and that chain.\n"
+    )
+
+
 def _speedups_md(table: pd.DataFrame, cols: Sequence[str]) -> str:
     if table.empty:
         return "No profiles rows with both an optimal and a baseline measurement."
@@ -381,6 +448,7 @@ def render(
     fidelity: dict[str, dict[str, Any]],
     speedup_table: pd.DataFrame,
     notes: Sequence[str],
+    time_fidelity: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The whole Markdown report; plots are linked relative to ``report_path``'s folder."""
     measured = int((df["status"] == "ok").sum())
@@ -398,6 +466,8 @@ def render(
         _environment(meta, meta_source, df),
         "## Fidelity of the cost model",
         _fidelity_md(fidelity),
+        "## Fidelity of the time model",
+        _time_fidelity_md(time_fidelity or {}),
         "## Largest speedups of the optimal plan",
         _speedups_md(speedup_table, cols),
         "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",
@@ -409,6 +479,8 @@ def render(
         _plans_md(df),
         "## Any function: the auto engine's models",
         _auto_md(df, cols),
+        "## Second order: Hessian-vector products and Hessians",
+        hessian_section(df),
         "## Plots",
         plots,
         "## Unstable rows",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +26,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from ..errors import JacobenchError
+from .files import temp_beside
 
 __all__ = [
     "COLUMNS",
@@ -77,6 +77,7 @@ COLUMNS: dict[str, Column] = {
     "model_macs": Column("Int64", required=True),
     "model_forward_macs": Column("Int64", required=True),
     "model_reverse_macs": Column("Int64", required=True),
+    "model_seconds": Column("float64"),
     "xla_flops": Column("float64"),
     "time_median_s": Column("float64", required=True),
     "time_min_s": Column("float64"),
@@ -184,18 +185,19 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
     A reader (or an interrupted run) sees either the old file or the new one, never half of one.
+    The file gets the usual mode (``0o666`` less the umask); the temporary file is locked while
+    it is written, so a later run can tell a killed writer's leftover from a live one's
+    (:func:`jacobench.bench.files.sweep`).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = temp_beside(target)
     try:
-        with os.fdopen(fd, "w") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     return target

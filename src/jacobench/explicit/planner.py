@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Any
 
 from .._core import (
     PlanStep,
     PlanSummary,
     budget_in_elements,
+    check_objective,
     element_of,
     lookup,
     no_fit_error,
@@ -64,6 +66,10 @@ __all__ = [
 
 Planner = Callable[[tuple[int, ...]], Tree]
 """An explicit planner: a pure function ``widths -> bracketing``."""
+
+ProductCost = Callable[[Any, Any, Any], Any]
+"""The cost of products ``(m x k) @ (k x n)`` from arrays of ``m``, ``k``, ``n`` (the planner's
+objective; hashable): :class:`jacobench.timing.costs.ProductSeconds` for predicted seconds."""
 
 
 def optimal(widths: Sequence[int], max_peak: int | None = None) -> Tree:
@@ -200,6 +206,8 @@ class Plan(PlanSummary):
         budget_elements: The memory budget the plan was asked to fit, in elements (the budget in
             bytes over the dtype's itemsize, rounded down), like ``peak_elements``; ``None`` when
             none was given.
+        objective: What ``"optimal"`` minimised: ``"macs"`` or ``"time"`` (predicted seconds on
+            a device, see :mod:`jacobench.timing`).
 
     Example:
         >>> print(plan((50, 5, 100, 10)))
@@ -227,6 +235,7 @@ class Plan(PlanSummary):
     reverse_macs: int
     schedule: tuple[Step, ...] = field(repr=False, compare=False)
     budget_elements: int | None = None
+    objective: str = "macs"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_key", tree_key(self.tree))
@@ -297,6 +306,9 @@ def plan(
     *,
     memory_budget: int | str | None = None,
     dtype: object = "float32",
+    objective: str = "macs",
+    profile: Any = None,
+    backend: str = "jax",
 ) -> Plan:
     """Plan the explicit product ``J_L ... J_1`` for ``widths``.
 
@@ -309,14 +321,24 @@ def plan(
             :func:`jacobench.units.parse_bytes`). ``"optimal"`` then gives the cheapest
             bracketing that fits (:func:`optimal` with ``max_peak``); any other strategy must fit.
         dtype: The element type that turns the budget into elements (default ``"float32"``).
+        objective: What ``"optimal"`` minimises: ``"macs"`` (multiply-adds, the default) or
+            ``"time"``: the seconds :func:`jacobench.predict_seconds` predicts for ``backend``
+            on ``profile`` in ``dtype`` (within the memory budget too); each product costs its
+            predicted seconds instead of ``m k n``. Other strategies are what they are.
+        profile: The :class:`~jacobench.DeviceProfile` for ``objective="time"``; ``None``: this
+            machine's saved profile, measured first if there is none
+            (:func:`jacobench.timing.load_or_calibrate`).
+        backend: ``"jax"`` or ``"numpy"``, the backend whose seconds ``objective="time"``
+            minimises.
 
     Returns:
         A frozen :class:`Plan`. Plans are cached: the same request returns the same object.
 
     Raises:
-        JacobenchError: For bad widths, an unknown strategy, a tree that does not bracket
-            ``1..L``, a malformed budget or dtype, or a plan that does not fit the budget (the
-            message gives the smallest budget that would fit).
+        JacobenchError: For bad widths, an unknown strategy or objective, a tree that does not
+            bracket ``1..L``, a malformed budget or dtype, a plan that does not fit the budget
+            (the message gives the smallest budget that would fit), or, for
+            ``objective="time"``, a profile without ``backend`` or ``dtype``.
 
     Example:
         >>> p = plan((50, 5, 100, 10), "forward")
@@ -333,18 +355,33 @@ def plan(
         ... except JacobenchError as err:
         ...     print(str(err).split("; ")[1])
         the smallest budget that fits is 128 bytes (128 B)
+
+        By predicted time on a made-up device whose arithmetic is free and whose memory moves
+        1 GB/s, a product costs the bytes it reads and writes: on ``(2, 10, 100, 10)``, the
+        fewest multiply-adds, ``J3 (J2 J1)`` (4,000 MACs), move ``1,220 + 1,220`` elements, while
+        ``(J3 J2) J1`` (10,200 MACs) moves ``2,100 + 140``:
+
+        >>> from jacobench.timing import DeviceProfile
+        >>> memory_bound = DeviceProfile.uniform(flops=1e30, bandwidth=1e9)
+        >>> plan((2, 10, 100, 10)).formula
+        'J3 (J2 J1)'
+        >>> fastest = plan((2, 10, 100, 10), objective="time", profile=memory_bound)
+        >>> fastest.formula, fastest.macs, fastest.objective
+        ('(J3 J2) J1', 10200, 'time')
     """
     d = validate_widths(widths)
     element = element_of(dtype)
+    priced = _product_costs(objective, profile, backend, element)
     if isinstance(strategy, str):
         get_strategy(strategy)
-        base = _plan_named(d, strategy.lower())
+        name = strategy.lower()
+        base = _plan_fastest(d, priced) if priced and name == "optimal" else _plan_named(d, name)
     else:
         base = _plan_tree(d, validate_tree(strategy, len(d) - 1), "custom")
     if memory_budget is None:
         return base
     budget_bytes, budget = budget_in_elements(memory_budget, element)
-    found = _plan_within(base, budget)
+    found = _plan_within(base, budget, priced)
     if found is not None:
         return found
     if base.strategy == "optimal":
@@ -381,13 +418,37 @@ def _plan_keyed(widths: tuple[int, ...], key: tuple[int, ...], name: str) -> Pla
 
 
 @lru_cache(maxsize=512)
-def _plan_within(base: Plan, budget: int) -> Plan | None:
-    """``base`` within ``budget`` elements; for "optimal", the cheapest fit; None if none fits."""
+def _plan_within(base: Plan, budget: int, priced: ProductCost | None = None) -> Plan | None:
+    """``base`` within ``budget`` elements; for "optimal", the cheapest fit; None if none fits.
+
+    With ``priced`` (a product cost), the cheapest in those costs (predicted seconds).
+    """
     if base.peak_elements <= budget:
         return replace(base, budget_elements=budget)
     if base.strategy != "optimal":
         return None
-    tree = tree_within(base.widths, budget)
+    tree = tree_within(base.widths, budget, priced)
     if tree is None:
         return None
-    return replace(_plan_tree(base.widths, tree, "optimal"), budget_elements=budget)
+    objective = "macs" if priced is None else "time"
+    planned = _plan_tree(base.widths, tree, "optimal")
+    return replace(planned, budget_elements=budget, objective=objective)
+
+
+def _product_costs(objective: str, profile: Any, backend: str, element: Any) -> ProductCost | None:
+    """The products' predicted seconds for ``objective="time"``; None for multiply-adds."""
+    if check_objective(objective) == "macs":
+        return None
+    if backend not in ("jax", "numpy"):
+        raise JacobenchError(
+            f"backend {backend!r} cannot run an explicit plan; valid options are ['jax', 'numpy']"
+        )
+    from ..timing.costs import ProductSeconds, resolve_profile
+
+    return ProductSeconds(resolve_profile(profile, backend, element.name), element.name, backend)
+
+
+@lru_cache(maxsize=128)
+def _plan_fastest(widths: tuple[int, ...], priced: ProductCost) -> Plan:
+    """The bracketing with the least predicted seconds (``priced``: the products' seconds)."""
+    return replace(_plan_tree(widths, cheapest(widths, priced), "optimal"), objective="time")

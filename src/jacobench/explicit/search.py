@@ -82,8 +82,12 @@ def _announce(what: str, d: tuple[int, ...], kind: str, itemsize: int) -> None:
 
 
 @lru_cache(maxsize=256)
-def cheapest(d: tuple[int, ...]) -> Tree:
-    """The cheapest bracketing of trusted widths (see :func:`jacobench.explicit.optimal`)."""
+def cheapest(d: tuple[int, ...], product: Any = None) -> Tree:
+    """The cheapest bracketing of trusted widths (see :func:`jacobench.explicit.optimal`).
+
+    ``product`` (hashable; ``product(m, k, n)`` on arrays) prices each product instead of
+    ``m * k * n``, in floats: :class:`jacobench.timing.costs.ProductSeconds` for seconds.
+    """
     n = len(d) - 1
     if n == 1:
         return 1
@@ -91,16 +95,20 @@ def cheapest(d: tuple[int, ...]) -> Tree:
     kind = "object" if dtype is object else "int64"
     _announce("planning the cheapest bracketing", d, kind, np.dtype(dtype).itemsize)
     w: np.ndarray = np.array(d, dtype=dtype)
-    table = spans.new_table(n, dtype)
-    buffer: np.ndarray = np.empty(spans.CHUNK + n, dtype=dtype)  # one block's candidates, reused
+    table = spans.new_table(n, dtype if product is None else np.float64)
+    buffer: np.ndarray = np.empty(spans.CHUNK + n, dtype=table.dtype)  # one block's candidates
     for length in range(2, n + 1):
         for rows, right, left, dk, lo_hi in _diagonal(table, w, length):
             total = buffer[: right.size].reshape(right.shape)
-            np.multiply(dk, lo_hi[:, None], out=total)
+            if product is None:
+                np.multiply(dk, lo_hi[:, None], out=total)
+            else:
+                lo = np.arange(rows.start, rows.stop)
+                total[...] = product(w[lo + length - 1][:, None], dk, w[lo - 1][:, None])
             total += right
             total += left
             table[rows, length] = total.min(axis=1)
-    return _trace(table, w, n)
+    return _trace(table, w, n, product)
 
 
 def _diagonal(table: np.ndarray, w: np.ndarray, length: int) -> Iterator[tuple[Any, ...]]:
@@ -122,7 +130,7 @@ def _diagonal(table: np.ndarray, w: np.ndarray, length: int) -> Iterator[tuple[A
         )
 
 
-def _trace(table: np.ndarray, w: np.ndarray, n: int) -> Tree:
+def _trace(table: np.ndarray, w: np.ndarray, n: int, product: Any = None) -> Tree:
     """Rebuild the answer from the cost table: recompute each of its splits (the lowest best k)."""
     key: list[int] = []
     stack = [(1, n)]
@@ -133,7 +141,8 @@ def _trace(table: np.ndarray, w: np.ndarray, n: int) -> Tree:
             continue
         key.append(0)
         ks = np.arange(lo, hi)
-        total = table[lo, 1 : hi - lo + 1] + table[ks + 1, hi - ks] + w[hi] * w[ks] * w[lo - 1]
+        priced = w[hi] * w[ks] * w[lo - 1] if product is None else product(w[hi], w[ks], w[lo - 1])
+        total = table[lo, 1 : hi - lo + 1] + table[ks + 1, hi - ks] + priced
         k = lo + int(np.argmin(total))
         stack.append((lo, k))  # pre-order: the left factor k+1..hi first
         stack.append((k + 1, hi))
@@ -166,32 +175,35 @@ def least_peak(d: tuple[int, ...]) -> int:
     return int(table[1, n])
 
 
-def tree_within(d: tuple[int, ...], max_peak: int) -> Tree | None:
+def tree_within(d: tuple[int, ...], max_peak: int, product: Any = None) -> Tree | None:
     """The cheapest bracketing within ``max_peak`` elements (trusted inputs); None if none fits.
 
     A dynamic program over spans keeping each span's Pareto front of (MACs, peak); see
-    :func:`jacobench.explicit.optimal`. Plain Python: the fronts have no fixed size.
+    :func:`jacobench.explicit.optimal`. Plain Python: the fronts have no fixed size. ``product``
+    prices the products instead of ``m * k * n``, as in :func:`cheapest`.
     """
-    return _tree_within(d, max_peak)
+    return _tree_within(d, max_peak, product)
 
 
 @lru_cache(maxsize=256)
-def _tree_within(d: tuple[int, ...], max_peak: int) -> Tree | None:
+def _tree_within(d: tuple[int, ...], max_peak: int, product: Any = None) -> Tree | None:
     n = len(d) - 1
     _announce("planning the cheapest bracketing within the budget", d, "pareto", 0)
-    Point = tuple[int, int, Any]  # (macs, peak, how): how = None (a layer) or (k, left, right)
+    Point = tuple[float, int, Any]  # (cost, peak, how): how = None (a layer) or (k, left, right)
     fronts: dict[tuple[int, int], list[Point]] = {(i, i): [(0, 0, None)] for i in range(1, n + 1)}
     for length in range(2, n + 1):
         for lo in range(1, n - length + 2):
             hi = lo + length - 1
             out = d[hi] * d[lo - 1]
             candidates: list[Point] = []
+            if product is not None:  # all the splits' products at once
+                priced = product(d[hi], np.array(d[lo:hi]), d[lo - 1])
             for k in range(lo, hi):
                 held_l = 0 if k + 1 == hi else d[hi] * d[k]
                 held_r = 0 if lo == k else d[k] * d[lo - 1]
                 if held_l + held_r + out > max_peak:
                     continue
-                mult = d[hi] * d[k] * d[lo - 1]
+                mult = d[hi] * d[k] * d[lo - 1] if product is None else float(priced[k - lo])
                 for right in fronts[lo, k]:
                     for left in fronts[k + 1, hi]:
                         peak, _ = lower_peak_first(left[1], held_l, right[1], held_r, out)

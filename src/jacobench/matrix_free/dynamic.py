@@ -32,7 +32,7 @@ import numpy as np
 from .._core import announce
 from .._tables import CHUNK, chunks, left, new_table, right, splits
 from .._text import int_text
-from .model import MacCosts
+from .model import Costs
 from .tree import Node, leaf, split_node
 
 __all__ = ["cheapest", "expected_seconds", "least_peak", "planning_seconds"]
@@ -131,7 +131,7 @@ def _batched(whole: Any, one_at_a_time: Any, width: Any) -> Any:
 class _Program(_Spans):
     """The unbounded program's tables: MACs, nodes and choices besides the spans' own."""
 
-    def __init__(self, d: tuple[int, ...], costs: MacCosts) -> None:
+    def __init__(self, d: tuple[int, ...], costs: Costs) -> None:
         super().__init__(d)
         n, big = self.n, max(d)
         samples = (
@@ -173,8 +173,9 @@ class _Program(_Spans):
             mult = out[:, 2 : 2 + width]
             np.add(self.costs.multiply(dj, splits(self.w, length, r0, r1), di), m_l, out=mult)
             mult += m_r
-            np.add(self.costs.tangents(di, ks + 1, j), m_r, out=out[:, 2 + width : 2 + 2 * width])
-            np.add(self.costs.adjoints(dj, i, ks), m_l, out=out[:, 2 + 2 * width :])
+            pushed = self.costs.tangents(di, ks + 1, j, seeded=True)
+            np.add(pushed, m_r, out=out[:, 2 + width : 2 + 2 * width])
+            np.add(self.costs.adjoints(dj, i, ks, seeded=True), m_l, out=out[:, 2 + 2 * width :])
         return out, self._leaf_peaks(i.ravel(), j.ravel())
 
     def fill(self, length: int) -> None:
@@ -344,7 +345,7 @@ def _above(value: Any) -> Any:
 
 
 @lru_cache(maxsize=256)
-def cheapest(d: tuple[int, ...], costs: MacCosts) -> Node:
+def cheapest(d: tuple[int, ...], costs: Costs) -> Node:
     """The cheapest plan of trusted widths (see :func:`jacobench.matrix_free.optimal`)."""
     program = _Program(d, costs)
     kind = "object" if object in (program.mtype, program.ptype) else "int64"

@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._core import element_of
-from .._text import show
-from ..chain import Chain
+from .._core import check_objective, element_of
+from ..chain import Chain, check_point
 from ..errors import JacobenchError
 from . import dense
 from .model import analyse_all, costs_of, right_first
-from .planner import JAX_BASELINES, MatrixFreePlan, fit, plan
+from .planner import JAX_BASELINES, MatrixFreePlan, _time_costs, fit, plan
 from .tree import Node
 
 __all__ = ["jacobian"]
@@ -32,6 +31,8 @@ def jacobian(
     strategy: str | MatrixFreePlan = "optimal",
     *,
     memory_budget: int | str | None = None,
+    objective: str = "macs",
+    profile: Any = None,
 ) -> Any:
     """The ``(d_L, d_0)`` Jacobian of ``chain`` at ``x``, built by a matrix-free plan.
 
@@ -56,14 +57,20 @@ def jacobian(
             :func:`plan` (elements of ``x``'s dtype): ``"optimal"`` becomes the
             cheapest plan that fits (tangents or adjoints in batches where needed); any other
             strategy, or a given plan, must fit.
+        objective: What ``"optimal"`` minimises, as in :func:`plan`: ``"macs"`` (default) or
+            ``"time"``, the seconds predicted on ``profile`` in ``x``'s dtype for a
+            :class:`~jacobench.Chain` of dense layers (a given plan is run as it is).
+        profile: The :class:`~jacobench.DeviceProfile` for ``objective="time"``; ``None``: this
+            machine's saved profile, measured first if there is none.
 
     Returns:
         The Jacobian as a JAX array of the chain's output dtype.
 
     Raises:
-        JacobenchError: For an unknown strategy, a plan for other widths, ``x`` of the wrong
-            rank, size or dtype, a chain whose layers do not produce its stated widths, or a
-            plan that does not fit the budget.
+        JacobenchError: For an unknown strategy or objective (``"time"`` for a function that is
+            not a :class:`~jacobench.Chain`), a plan for other widths, ``x`` of the wrong rank,
+            size or dtype, a chain whose layers do not produce its stated widths, or a plan that
+            does not fit the budget.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -88,8 +95,12 @@ def jacobian(
         True
     """
     import jax
-    import jax.numpy as jnp
 
+    if check_objective(objective) != "macs" and not isinstance(chain, Chain):
+        raise JacobenchError(
+            f"objective {objective!r} predicts seconds for a jacobench.Chain of dense layers, "
+            f"got {type(chain).__name__}; use objective='macs' for other functions"
+        )
     if not isinstance(chain, Chain) and callable(chain):
         from ..functions import function_jacobian
 
@@ -106,33 +117,20 @@ def jacobian(
                 f"plan is for widths {chosen.widths}, expected the chain's widths {chain.widths}"
             )
     else:
-        chosen = plan(chain.widths, strategy)
-    d0 = chain.widths[0]
-    try:
-        x = jnp.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise JacobenchError(
-            f"x is {show(x)} of type {type(x).__name__}, expected a vector of shape ({d0},) of a "
-            f"floating dtype ({type(err).__name__}: {err})"
-        ) from None
-    if x.ndim != 1:
-        raise JacobenchError(
-            f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
-            "use jax.vmap for a batch of inputs"
-        )
-    if x.shape[0] != d0:
-        raise JacobenchError(
-            f"x has shape {tuple(x.shape)}, expected ({d0},) from the chain's widths {chain.widths}"
-        )
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise JacobenchError(
-            f"x has dtype {x.dtype}, expected a floating dtype (Jacobians need real inputs); "
-            "convert it, e.g. x.astype(jnp.float32)"
-        )
+        chosen = plan(chain.widths, strategy)  # checks the strategy before x
+    x = check_point(chain, x)
     chain.check_shapes(x.dtype)
+    if objective == "time" and not isinstance(strategy, MatrixFreePlan):
+        element = element_of(x.dtype)
+        chosen = plan(chain.widths, strategy, dtype=element, objective="time", profile=profile)
     if memory_budget is not None:
         replan = not isinstance(strategy, MatrixFreePlan)
-        chosen = fit(chosen, memory_budget, element_of(x.dtype), replan=replan)
+        timed = (
+            _time_costs(chain.widths, "time", profile, element_of(x.dtype), None)
+            if (objective == "time" and replan)
+            else None
+        )
+        chosen = fit(chosen, memory_budget, element_of(x.dtype), replan=replan, timed=timed)
     if chosen.strategy in JAX_BASELINES:
         mode = jax.jacfwd if chosen.strategy == "jacfwd" else jax.jacrev
         return mode(chain)(x)

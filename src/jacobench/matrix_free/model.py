@@ -73,7 +73,7 @@ import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -83,6 +83,7 @@ from ..errors import JacobenchError
 from .tree import Node, check_tree
 
 __all__ = [
+    "Costs",
     "LayerCosts",
     "MacCosts",
     "adjoint_pass_peak",
@@ -99,6 +100,37 @@ __all__ = [
 
 LayerCosts = tuple[tuple[int, int], ...]
 """Per-layer ``(tangent MACs, adjoint MACs)`` of one tangent and one adjoint, layer 1 first."""
+
+
+class Costs(Protocol):
+    """What the planners minimise, priced node by node.
+
+    :class:`MacCosts` gives multiply-adds, :class:`jacobench.timing.costs.PassSeconds` predicted
+    seconds; ``batch`` is the block's batch size (``None``: whole), which MACs ignore and seconds
+    do not; ``seeded`` says that the block's seed is a child's result (``push``, ``pull``), not
+    the identity, which an executor may treat more cheaply. Each method takes ints, or integer
+    arrays broadcast together (the vectorised dynamic program's), and returns a number or an
+    array of them.
+    """
+
+    def tangents(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
+        """Cost of ``w`` tangents through layers ``lo..hi``."""
+        ...
+
+    def adjoints(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
+        """Cost of ``w`` adjoints back through layers ``lo..hi``."""
+        ...
+
+    def multiply(self, m: Any, k: Any, n: Any) -> Any:
+        """Cost of an ``(m x k) @ (k x n)`` product."""
+        ...
+
+    def __hash__(self) -> int:  # the planners cache their plans by cost object
+        ...
 
 
 @dataclass(frozen=True)
@@ -127,15 +159,19 @@ class MacCosts:
     tangent_prefix: tuple[int, ...]
     adjoint_prefix: tuple[int, ...]
 
-    def tangents(self, w: Any, lo: Any, hi: Any) -> Any:
-        """MACs of ``w`` tangents through layers ``lo..hi``."""
+    def tangents(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
+        """MACs of ``w`` tangents through layers ``lo..hi`` (batches and seeds: the same)."""
         if _scalars(w, lo, hi):
             return w * (self.tangent_prefix[hi] - self.tangent_prefix[lo - 1])
         upto, before = self._arrays(w, "_tangent_arrays")
         return w * (upto[hi] - before[lo])
 
-    def adjoints(self, w: Any, lo: Any, hi: Any) -> Any:
-        """MACs of ``w`` adjoints back through layers ``lo..hi``."""
+    def adjoints(
+        self, w: Any, lo: Any, hi: Any, batch: int | None = None, *, seeded: bool = False
+    ) -> Any:
+        """MACs of ``w`` adjoints back through layers ``lo..hi`` (batches and seeds: the same)."""
         if _scalars(w, lo, hi):
             return w * (self.adjoint_prefix[hi] - self.adjoint_prefix[lo - 1])
         upto, before = self._arrays(w, "_adjoint_arrays")

@@ -24,6 +24,7 @@ from .._core import (
     PlanStep,
     PlanSummary,
     budget_in_elements,
+    check_objective,
     element_of,
     lookup,
     no_fit_error,
@@ -32,9 +33,11 @@ from .._core import (
 )
 from .._core import register as _register
 from .._text import int_text
+from ..errors import JacobenchError
 from ..explicit import cost as explicit_cost
 from ..explicit import optimal as explicit_optimal
 from .model import (
+    Costs,
     LayerCosts,
     MacCosts,
     adjoint_pass_peak,
@@ -48,7 +51,7 @@ from .model import (
 )
 from .model import forward_macs as _forward_macs
 from .model import reverse_macs as _reverse_macs
-from .search import cheapest_within, least_peak, min_peak, optimal
+from .search import cheapest, cheapest_within, least_peak, min_peak, optimal
 from .tree import Node, Op, check_tree, format, leaf
 
 __all__ = [
@@ -166,6 +169,8 @@ class MatrixFreePlan(PlanSummary):
             bytes over the dtype's itemsize, rounded down); ``None`` when none was given.
         layer_costs: The per-layer ``(tangent MACs, adjoint MACs)`` the plan was costed with;
             ``None`` for dense layers.
+        objective: What ``"optimal"`` minimised: ``"macs"`` or ``"time"`` (predicted seconds on
+            a device, see :mod:`jacobench.timing`).
 
     Example:
         >>> print(plan((6, 6, 1, 6, 6)))
@@ -194,6 +199,7 @@ class MatrixFreePlan(PlanSummary):
     reverse_macs: int
     budget_elements: int | None = None
     layer_costs: LayerCosts | None = None
+    objective: str = "macs"
 
     @property
     def formula(self) -> str:
@@ -280,6 +286,8 @@ def plan(
     memory_budget: int | str | None = None,
     dtype: object = "float32",
     layer_costs: object = None,
+    objective: str = "macs",
+    profile: Any = None,
 ) -> MatrixFreePlan:
     """Plan the matrix-free Jacobian of a chain with widths ``widths``.
 
@@ -294,15 +302,23 @@ def plan(
         dtype: The element type that turns the budget into elements (default ``"float32"``).
         layer_costs: ``None`` (dense layers, ``d_l d_{l-1}`` MACs per tangent or adjoint), or
             ``L`` pairs ``(tangent MACs, adjoint MACs)`` for layers that are not dense.
+        objective: What ``"optimal"`` minimises: ``"macs"`` (multiply-adds, the default) or
+            ``"time"``: the seconds :func:`jacobench.predict_seconds` predicts on ``profile``
+            for a chain of dense layers in ``dtype`` (within the memory budget too). Other
+            strategies are what they are.
+        profile: The :class:`~jacobench.DeviceProfile` for ``objective="time"``; ``None``: this
+            machine's saved profile, measured first if there is none
+            (:func:`jacobench.timing.load_or_calibrate`).
 
     Returns:
         A frozen :class:`MatrixFreePlan`; plans are cached, the same request returns the same
         object.
 
     Raises:
-        JacobenchError: For bad widths, an unknown strategy, a malformed tree, malformed
-            ``layer_costs``, budget or dtype, or a plan that does not fit the budget (the message
-            gives the smallest budget that would fit).
+        JacobenchError: For bad widths, an unknown strategy or objective, a malformed tree,
+            malformed ``layer_costs``, budget or dtype, or a plan that does not fit the budget
+            (the message gives the smallest budget that would fit); for ``objective="time"``
+            with ``layer_costs`` or a profile without JAX rates in ``dtype``.
 
     Example:
         Forward on ``(256, 256, 256)`` peaks at ``(1 + 256) * 512`` float32 elements, 514 KiB;
@@ -323,19 +339,57 @@ memory budget of 204,800 bytes (200 KiB) with float32 elements; the smallest bud
 
         >>> plan((4, 4, 4)).formula, plan((4, 4, 4), layer_costs=((16, 1), (16, 1))).formula
         ('jvp(J2 J1)', 'vjp(J2 J1)')
+
+        By predicted time the planner sees what the executor does beyond the multiply-adds: an
+        identity seed costs it no product (the first factor is ``D W`` itself). On
+        ``(64, 64, 512, 64)`` two plans tie at 4,456,448 MACs; the one that starts both of its
+        passes from an identity makes one big product instead of two:
+
+        >>> from jacobench.timing import DeviceProfile
+        >>> device = DeviceProfile.uniform(flops=1e9, bandwidth=1e10, op_overhead_s=1e-6)
+        >>> plan((64, 64, 512, 64)).formula
+        'jvp(J3 J2 J1)'
+        >>> plan((64, 64, 512, 64), objective="time", profile=device).formula
+        'vjp(J1, seed=jvp(J3 J2))'
     """
     d = validate_widths(widths)
     element = element_of(dtype)
     costs = costs_of(d, layer_costs)
     layer = _as_layer_costs(costs, layer_costs)
+    timed = _time_costs(d, objective, profile, element, layer)
     if isinstance(strategy, str):
         get_strategy(strategy)
-        base = _plan_named(d, strategy.lower(), layer)
+        name = strategy.lower()
+        base = (
+            _plan_fastest(d, timed) if timed and name == "optimal" else _plan_named(d, name, layer)
+        )
     else:
         base = _plan_tree(d, check_tree(d, strategy), "custom", layer)
     if memory_budget is None:
         return base
-    return fit(base, memory_budget, element, replan=True)
+    return fit(base, memory_budget, element, replan=True, timed=timed)
+
+
+def _time_costs(
+    d: tuple[int, ...], objective: str, profile: Any, element: Any, layer: LayerCosts | None
+) -> Costs | None:
+    """The seconds cost object for ``objective="time"``; None for multiply-adds."""
+    if check_objective(objective) == "macs":
+        return None
+    if layer is not None:
+        raise JacobenchError(
+            "objective 'time' predicts seconds for dense layers; layer_costs must be None, got "
+            f"{layer!r}"
+        )
+    from ..timing.costs import PassSeconds, resolve_profile
+
+    return PassSeconds(d, resolve_profile(profile, "jax", element.name), element.name)
+
+
+@lru_cache(maxsize=128)
+def _plan_fastest(widths: tuple[int, ...], timed: Costs) -> MatrixFreePlan:
+    """The plan with the least predicted seconds (``timed``: a seconds cost object)."""
+    return replace(_plan_tree(widths, cheapest(widths, timed), "optimal", None), objective="time")
 
 
 def _as_layer_costs(costs: MacCosts, layer_costs: object) -> LayerCosts | None:
@@ -347,9 +401,16 @@ def _as_layer_costs(costs: MacCosts, layer_costs: object) -> LayerCosts | None:
 
 
 def fit(
-    base: MatrixFreePlan, memory_budget: int | str, element: Any, *, replan: bool
+    base: MatrixFreePlan,
+    memory_budget: int | str,
+    element: Any,
+    *,
+    replan: bool,
+    timed: Costs | None = None,
 ) -> MatrixFreePlan:
     """``base`` within the budget; with ``replan``, an "optimal" base becomes the cheapest fit.
+
+    ``timed`` (a seconds cost object) makes "cheapest" mean the least predicted seconds.
 
     Raises:
         JacobenchError: If it does not fit (the message gives the smallest budget that would).
@@ -359,7 +420,7 @@ def fit(
         'jvp(J2 J1)'
     """
     budget_bytes, budget = budget_in_elements(memory_budget, element)
-    found = _plan_within(base, budget, replan)
+    found = _plan_within(base, budget, replan, timed)
     if found is not None:
         return found
     if replan and base.strategy == "optimal":
@@ -370,17 +431,24 @@ def fit(
 
 
 @lru_cache(maxsize=512)
-def _plan_within(base: MatrixFreePlan, budget: int, replan: bool) -> MatrixFreePlan | None:
-    """``base`` within ``budget`` elements, or (``replan``, "optimal") the cheapest fit; or None."""
+def _plan_within(
+    base: MatrixFreePlan, budget: int, replan: bool, timed: Costs | None = None
+) -> MatrixFreePlan | None:
+    """``base`` within ``budget`` elements, or (``replan``, "optimal") the cheapest fit; or None.
+
+    With ``timed``, the cheapest in predicted seconds.
+    """
     if base.peak_elements <= budget:
         return replace(base, budget_elements=budget)
     if not replan or base.strategy != "optimal":
         return None
-    tree = cheapest_within(base.widths, budget, costs_of(base.widths, base.layer_costs))
+    costs = timed if timed is not None else costs_of(base.widths, base.layer_costs)
+    tree = cheapest_within(base.widths, budget, costs)
     if tree is None:
         return None
     planned = _plan_tree(base.widths, tree, "optimal", base.layer_costs)
-    return replace(planned, budget_elements=budget)
+    objective = "macs" if timed is None else "time"
+    return replace(planned, budget_elements=budget, objective=objective)
 
 
 @lru_cache(maxsize=512)

@@ -88,8 +88,9 @@ _STYLES: dict[str, tuple[str, str]] = {
     "explicit": ("#E69F00", "v"),
     "jacfwd": ("#56B4E9", "<"),
     "jacrev": ("#882255", ">"),
+    "optimal_time": ("#117733", "*"),
 }
-_SPARE_COLOURS = ("#999933", "#44AA99", "#332288", "#AA4499", "#117733", "#888888")
+_SPARE_COLOURS = ("#999933", "#44AA99", "#332288", "#AA4499", "#661100", "#888888")
 _SPARE_MARKERS = ("P", "X", "*", "h", "p", "8")
 STRATEGY_ORDER = tuple(_STYLES)
 """Known strategies in the order legends list them and model ties are broken."""

@@ -1,4 +1,4 @@
-"""Time against the cost model: measured vs model multiply-adds, and the forward/reverse crossover.
+"""Time against the models: measured vs model multiply-adds, and the forward/reverse crossover.
 
 Example:
     >>> import pandas as pd
@@ -47,6 +47,9 @@ from .common import (
 )
 
 __all__ = ["crossover_figure", "measured_vs_model_figure"]
+
+TIME_MODEL_COLOUR = "#117733"
+"""The time model's marks in the crossover plot (the colour of ``optimal_time``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,6 +179,13 @@ def _pair_forward_reverse(group: pd.DataFrame) -> pd.DataFrame:
     ).dropna()
     out = out.reset_index()
     out["ratio"] = out["d_0"] / out["d_L"]
+    for name, column in (("forward", "s_fwd"), ("reverse", "s_rev")):  # the time model's
+        rows = group[group["strategy"] == name]
+        if "model_seconds" in rows:
+            seconds = rows.groupby(keys)["model_seconds"].median()
+            out[column] = [seconds.get(tuple(r), np.nan) for r in out[keys].itertuples(index=False)]
+        else:
+            out[column] = np.nan
     good = (out["m_fwd"] > 0) & (out["m_rev"] > 0) & (out["ratio"] > 0) & np.isfinite(out["ratio"])
     return out[good]
 
@@ -186,10 +196,11 @@ def crossover_figure(
     """Forward and reverse time against ``d_0/d_L`` on the crossover sweep, with the formulas.
 
     Top row: the slice of the ``(d_0, d_L)`` grid with the widest range of ``d_0/d_L`` (equal
-    ``d_0 d_L``); measured forward and reverse times as points and the two multiply-add formulas
-    times the panel's fitted seconds per multiply-add as dashed lines. Bottom row: every grid
-    point's measured ``t_forward / t_reverse`` with the model's ratio beside it; the crossover is
-    where the ratio crosses 1.
+    ``d_0 d_L``); measured forward and reverse times as points, the two multiply-add formulas
+    times the panel's fitted seconds per multiply-add as dashed lines and, where the rows have
+    ``model_seconds``, the time model's predicted seconds as solid lines (nothing fitted).
+    Bottom row: every grid point's measured ``t_forward / t_reverse`` with the MAC ratio and the
+    time model's ratio beside it; the crossover is where the ratio crosses 1.
 
     Returns:
         The figure and notes about what was left out.
@@ -227,6 +238,10 @@ def crossover_figure(
         else:
             scale = "(no fit: formulas not drawn)"
             notes.append(f"crossover: {panel_label(key)} has no fitted s/MAC; formulas not drawn")
+        timed = sl[sl["s_fwd"].notna() & sl["s_rev"].notna()]
+        if not timed.empty:
+            top.plot(timed["ratio"], timed["s_fwd"], color=fwd_c, ls="-", lw=1.1, alpha=0.8)
+            top.plot(timed["ratio"], timed["s_rev"], color=rev_c, ls="-", lw=1.1, alpha=0.8)
         top.set_yscale("log")
         top.axvline(1.0, color="0.6", lw=0.8, ls=":")
         top.set_title(
@@ -243,6 +258,15 @@ def crossover_figure(
             mfc="none",
             mec="#CC79A7",
             ms=8,
+            mew=1.3,
+        )
+        both = pairs[pairs["s_fwd"].notna() & pairs["s_rev"].notna()]
+        bottom.plot(
+            both["ratio"],
+            both["s_fwd"] / both["s_rev"],
+            "x",
+            color=TIME_MODEL_COLOUR,
+            ms=7,
             mew=1.3,
         )
         bottom.axhline(1.0, color="0.6", lw=0.8, ls=":")
@@ -271,10 +295,13 @@ def crossover_figure(
             ls="--",
             label=r"reverse formula $d_L \, \sum \, d_\ell \, d_{\ell+1}$ $\times$ s/MAC",
         ),
+        Line2D([], [], color=fwd_c, ls="-", label="forward, time model (predicted seconds)"),
+        Line2D([], [], color=rev_c, ls="-", label="reverse, time model (predicted seconds)"),
         Line2D([], [], marker="o", color="0.2", ls="none", label="measured ratio"),
         Line2D(
             [], [], marker="D", mfc="none", mec="#CC79A7", ls="none", label="model ratio (MACs)"
         ),
+        Line2D([], [], marker="x", color=TIME_MODEL_COLOUR, ls="none", label="time model ratio"),
     ]
     legend_outside(fig, handles)
     fig.suptitle(title + " (crossover sweep)", fontsize=11)

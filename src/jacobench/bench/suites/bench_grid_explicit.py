@@ -27,27 +27,43 @@ from .conftest import (
     xla_figures,
 )
 
-STRATEGIES = ("forward", "reverse", "optimal", "balanced")
+STRATEGIES = ("forward", "reverse", "optimal", "balanced", "optimal_time")
+"""``optimal_time``: the plan with the least predicted seconds on this device (the profile's)."""
 BACKENDS = ("numpy", "jax")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_explicit(benchmark, config, strategy, backend, row, guard, watch, pytestconfig):
+def test_explicit(
+    benchmark, config, strategy, backend, row, guard, watch, pytestconfig,
+    model_seconds, fastest_plan,
+):  # fmt: skip
     widths = config.widths
-    plan = jb.plan(widths, strategy)
-    itemsize = np.dtype(DTYPE).itemsize
-    input_bytes = sum(widths[k] * widths[k + 1] for k in range(len(widths) - 1)) * itemsize
     info = {
         **row,
         "engine": "explicit",
         "backend": backend,
         "device": measure.device_description(backend),
         "strategy": strategy,
+    }
+    if strategy == "optimal_time":
+        plan = fastest_plan(
+            info,
+            lambda prof: jb.plan(
+                widths, objective="time", profile=prof, backend=backend, dtype=DTYPE
+            ),
+        )
+    else:
+        plan = jb.plan(widths, strategy)
+    itemsize = np.dtype(DTYPE).itemsize
+    input_bytes = sum(widths[k] * widths[k + 1] for k in range(len(widths) - 1)) * itemsize
+    info = {
+        **info,
         "plan_formula": plan.formula,
         "model_macs": plan.macs,
         "model_forward_macs": plan.forward_macs,
         "model_reverse_macs": plan.reverse_macs,
+        "model_seconds": model_seconds(plan, backend),
         # What the process holds: the products the model counts plus the input Jacobians.
         "mem_model_bytes": plan.memory_bytes(DTYPE) + input_bytes,
     }

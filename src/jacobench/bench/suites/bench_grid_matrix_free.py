@@ -26,7 +26,9 @@ from jacobench.bench import measure
 
 from .conftest import DTYPE, SEED, check_then_time, compile_once, xla_figures
 
-STRATEGIES = tuple(jb.matrix_free.STRATEGIES)
+STRATEGIES = (*jb.matrix_free.STRATEGIES, "optimal_time")
+"""Every registered strategy, and ``optimal_time``: the plan with the least predicted seconds on
+this device (the profile's)."""
 BATCHED = True  # this suite runs the grid's batched configs
 
 
@@ -62,20 +64,33 @@ def _reference(widths: tuple[int, ...], batch: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_matrix_free(benchmark, config, strategy, row, guard, watch, pytestconfig):
+def test_matrix_free(
+    benchmark, config, strategy, row, guard, watch, pytestconfig, model_seconds, fastest_plan
+):  # fmt: skip
     widths, batch = config.widths, config.batch
-    plan = jb.plan_matrix_free(widths, strategy)
-    itemsize = np.dtype(DTYPE).itemsize
     info = {
         **row,
         "engine": "matrix_free",
         "backend": "jax",
         "device": measure.device_description("jax"),
         "strategy": strategy,
+    }
+    if strategy == "optimal_time":
+        plan = fastest_plan(
+            info,
+            lambda prof: jb.plan_matrix_free(widths, objective="time", profile=prof, dtype=DTYPE),
+        )
+    else:
+        plan = jb.plan_matrix_free(widths, strategy)
+    itemsize = np.dtype(DTYPE).itemsize
+    info = {
+        **info,
         "plan_formula": plan.formula,
         "model_macs": batch * plan.macs,
         "model_forward_macs": batch * plan.forward_macs,
         "model_reverse_macs": batch * plan.reverse_macs,
+        # The time model describes one point; a vmapped batch is not predicted (NaN).
+        "model_seconds": model_seconds(plan, "jax") if batch == 1 else float("nan"),
         # Every point's working set at once, plus the points (the weights are not counted).
         "mem_model_bytes": batch * (plan.memory_bytes(DTYPE) + widths[0] * itemsize),
     }

@@ -8,6 +8,10 @@ Options (``make bench`` passes them through ``jacobench bench``):
   --matmul-precision P   JAX's default matmul precision (default: "highest", true float32; on
                          GPUs JAX's own default multiplies float32 in TF32, which fails the
                          float32 accuracy check; pass "default" to time that)
+  --profile PATH         the device profile (jacobench calibrate) for each row's model_seconds
+                         and the optimal_time strategy; without it, or if it describes another
+                         device, version or precision, model_seconds is NaN and optimal_time
+                         rows are skipped (and recorded)
   --time-limit SECONDS   rows not started this many seconds after the session began are skipped
                          (and recorded), so a run ends in time (default: none)
   --row-time-limit S     a row still running after S seconds is stopped at its next step and
@@ -31,6 +35,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,8 +44,9 @@ import jax
 import numpy as np
 import pytest
 
-from jacobench.bench import grid, measure
+from jacobench.bench import grid, harness, measure
 from jacobench.bench.tidy import UNSTABLE_IQR_RATIO
+from jacobench.timing import load, predict_seconds, stale_reason
 from jacobench.units import format_bytes, parse_bytes
 
 # Float64 references need x64; every timed array is given an explicit dtype.
@@ -62,6 +68,7 @@ def pytest_addoption(parser):
         choices=["default", "high", "highest"],
         help="jax_default_matmul_precision for the timed calls",
     )
+    group.addoption("--profile", default=None, help="device profile JSON (jacobench calibrate)")
     group.addoption("--time-limit", type=float, default=None, help="seconds for the whole run")
     group.addoption("--row-time-limit", type=float, default=None, help="seconds for one row")
     group.addoption("--jax-cache-dir", default=None, help="JAX's persistent compilation cache")
@@ -70,6 +77,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    harness.die_with_harness()  # started by the harness: die with it, even if it is SIGKILLed
     config._jacobench_skipped = []
     config._jacobench_started = time.monotonic()
     _TIMING["target_s"] = config.getoption("--timing-target")
@@ -120,6 +128,47 @@ def row(config, pytestconfig):
     }
 
 
+@pytest.fixture(scope="session")
+def device_profile(pytestconfig):
+    """The device profile of ``--profile`` if it describes this machine now; else None."""
+    path = pytestconfig.getoption("--profile")
+    if path is None:
+        return None
+    profile = load(path)
+    why = stale_reason(profile, backends=("numpy", "jax"), dtypes=(DTYPE,))
+    if why is not None:
+        warnings.warn(f"not using the device profile {path}: {why}", stacklevel=1)
+        return None
+    return profile
+
+
+@pytest.fixture
+def model_seconds(device_profile):
+    """``model_seconds(plan, backend)``: the plan's predicted seconds (NaN without a profile)."""
+
+    def predict(plan, backend: str) -> float:
+        if device_profile is None:
+            return math.nan
+        return predict_seconds(plan, device_profile, backend, DTYPE)
+
+    return predict
+
+
+@pytest.fixture
+def fastest_plan(device_profile, pytestconfig):
+    """``fastest_plan(info, make)``: ``make(profile)``, the time-optimal plan; without a
+    profile, the row is skipped (and recorded)."""
+
+    def plan_it(info: dict, make):
+        if device_profile is None:
+            reason = "no device profile for this machine (pass --profile; see jacobench calibrate)"
+            record_row(pytestconfig, info, "skipped", reason)
+            pytest.skip(reason)
+        return make(device_profile)
+
+    return plan_it
+
+
 def record_row(pytestconfig, info: dict, status: str, reason: str) -> None:
     """Keep a row that was not timed (``status`` "skipped" or "failed") for the results CSV."""
     pytestconfig._jacobench_skipped.append({**info, "status": status, "skip_reason": reason})
@@ -127,20 +176,30 @@ def record_row(pytestconfig, info: dict, status: str, reason: str) -> None:
 
 @pytest.fixture
 def guard(pytestconfig, memory_budget):
-    """Skip (and record) a row before allocating: over the memory budget, or out of time."""
+    """Skip (and record) a row before allocating: over the memory budget, or out of time.
 
-    def check(info: dict, predicted_bytes: int) -> None:
+    With ``max_macs``, a row whose ``info["model_macs"]`` exceeds it is skipped the same way (the
+    second-order suite caps ``fwd-over-fwd``, quadratic in ``d_0``, per grid).
+    """
+
+    def check(info: dict, predicted_bytes: int, max_macs: int | None = None) -> None:
         limit = pytestconfig.getoption("--time-limit")
         elapsed = time.monotonic() - pytestconfig._jacobench_started
         if limit is not None and elapsed > limit:
             reason = f"time limit of {limit:g} s reached ({elapsed:.0f} s) before this row started"
             record_row(pytestconfig, info, "skipped", reason)
             pytest.skip(reason)
+        reason = None
         if predicted_bytes > memory_budget:
             reason = (
                 f"predicted memory {format_bytes(predicted_bytes)} exceeds the budget "
                 f"{format_bytes(memory_budget)}"
             )
+        elif max_macs is not None and info["model_macs"] > max_macs:
+            reason = (
+                f"model multiply-adds {info['model_macs']:,} exceed the grid's cap {max_macs:,}"
+            )
+        if reason is not None:
             record_row(pytestconfig, info, "skipped", reason)
             pytest.skip(reason)
 
@@ -261,9 +320,12 @@ def check_then_time(
     what: str,
     program: Program | None = None,
     pytestconfig=None,
+    target_s: float | None = None,
 ) -> None:
     """Compare ``call()`` with the float64 reference, then time it (rounds calibrated).
 
+    ``target_s`` is about how long all timed rounds of the row take together (at least 10; by
+    default ``--timing-target``).
     A row whose ``program`` another row of its chain owns and has timed (``optimal`` whose plan is
     ``forward``'s, say) is checked, then gets that row's timing instead of a second, noisier one
     of the same executable: it is recorded with ``status`` "ok" (``same_program_as`` names the
@@ -281,7 +343,8 @@ def check_then_time(
         pytest.skip(f"the same program as {program.owner}'s row: its timing is reused")
     start = time.perf_counter()
     call()
-    rounds, iterations = measure.choose_rounds(time.perf_counter() - start, _TIMING["target_s"])
+    target = _TIMING["target_s"] if target_s is None else target_s
+    rounds, iterations = measure.choose_rounds(time.perf_counter() - start, target)
     benchmark.extra_info.update(info)
     benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
     if program is not None and not info.get("same_program_as"):

@@ -1,0 +1,571 @@
+"""Micro-benchmarks that measure a :class:`~jacobench.timing.DeviceProfile` on this machine.
+
+Every figure is the median of a few repeats of a call that blocks on its result; JAX functions
+are compiled before they are timed (compilation is never timed), and each repeat loops the call
+often enough to last a fraction of a millisecond. numpy is measured before JAX, so that JAX's
+worker threads, which spin for a while after each call, do not slow numpy's BLAS threads. Other
+processes only ever add time: fixed costs and streaming rates take the least of three medians
+measured apart in time, and a product measured slower than a larger one, or than its neighbours
+on the grid suggest, is measured again.
+
+What is measured, per backend:
+
+* launches (JAX): chains of 9 and of 65 dependent 8x8 matrix-vector products; the difference
+  over the difference in launched operations (counted in the compiled HLO) is the cost of one
+  launch, ``op_overhead_s``, and the short chain's time less its launches the fixed cost of a
+  call, ``call_overhead_s``; ``arg_overhead_s`` from a function of eight scalars against one.
+  numpy: one 1x1 product is a launch; :func:`jacobench.multiply` of one 1x1 matrix the call, of
+  eight matrices the extra per argument;
+* bandwidth: ``v * 0.999 + 0.0005`` over float32 arrays moving 64 KiB to 256 MiB (read plus
+  written), in an XLA loop (see below);
+
+per backend and dtype:
+
+* one product ``(m x k) @ (k x n)`` for every ``m``, ``k``, ``n`` in ``sizes`` (default 1, 4,
+  16, 64, 256, 1024; 1, 8, 64, 512, 4096 on an accelerator), smallest first, in a chain of them
+  (below); a shape whose flops at the best rate seen so far, or whose bytes at the
+  bandwidth of the largest size, would take longer than ``max_shape_s`` is skipped (its rate is
+  read from smaller ones, see :mod:`jacobench.timing.profile`);
+* element-wise throughput: ``1 - v * v`` and ``tanh(v) + 0.25`` over 256 Ki elements.
+
+JAX products run in a chain of ``r`` of them (``r`` up to 8 for quick ones), each waiting for the
+one before through a zero added to one element of its smaller operand; the chain's time less the
+call's fixed cost and the links, over ``r``, is one product in a program of many, as plans run
+them. Element-wise operations run in a ``jax.lax.fori_loop`` timed at two trip counts (XLA would
+fuse a straight chain of them into one).
+
+Example:
+    >>> from jacobench.timing import calibrate
+    >>> p = calibrate(backends=("numpy",), dtypes=("float32",), quick=True)
+    >>> [b.backend for b in p.backends], p.dtypes, p.matmul_seconds(16, 16, 16, backend="numpy") > 0
+    (['numpy'], ('float32',), True)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from ..errors import JacobenchError
+from .profile import BACKENDS, DTYPES, BackendRates, DeviceProfile, DtypeRates, device_fields
+
+__all__ = ["SIZES", "calibrate"]
+
+SIZES = (1, 4, 16, 64, 256, 1024)
+"""The default grid points of each of ``m``, ``k`` and ``n`` on a CPU (216 shapes)."""
+
+ACCELERATOR_SIZES = (1, 8, 64, 512, 4096)
+"""The default grid points where JAX's default device is an accelerator: its products keep
+speeding up well beyond 1024, and each shape costs a compilation of about a second (125 shapes;
+the 7 points 1, 4, ..., 4096 took 458 s on an H200)."""
+
+QUICK_SIZES = (1, 16, 256)
+"""The grid of ``quick=True``."""
+
+_BANDWIDTH_BYTES = (1 << 16, 1 << 20, 1 << 24, 1 << 28)
+_QUICK_BANDWIDTH_BYTES = (1 << 16, 1 << 22)
+_ELEMENTWISE_N = 1 << 18
+
+Progress = Callable[[float, str], None]
+
+STATISTIC: Callable[[list[float]], float] = statistics.median
+"""How the repeats of one measurement become one figure (the median; experiments may swap in
+``min``)."""
+
+LONG_REPEATS = 3
+"""Repeats of a measurement whose call takes 3 ms or more (shorter ones get 9, 5 when quick)."""
+
+
+def calibrate(
+    *,
+    backends: Sequence[str] = BACKENDS,
+    dtypes: Sequence[str] = DTYPES,
+    progress: bool | Progress = False,
+    quick: bool = False,
+    sizes: Sequence[int] | None = None,
+    max_shape_s: float | None = None,
+) -> DeviceProfile:
+    """Measure this machine's :class:`~jacobench.timing.DeviceProfile` (about a minute on 2 cores).
+
+    Args:
+        backends: Which of ``"numpy"`` and ``"jax"`` (JAX's default device) to measure.
+        dtypes: Which of ``"float32"`` and ``"float64"`` to measure (float64 JAX runs under
+            ``jax.enable_x64``).
+        progress: ``True`` prints one progress line on stderr, rewritten as it goes; a function
+            ``progress(fraction, message)`` is called instead; ``False`` is silent.
+        quick: A small grid (``(1, 16, 256)``) and two bandwidth sizes: seconds, for tests; its
+            profile is coarse.
+        sizes: The grid points of ``m``, ``k`` and ``n`` (increasing, from 1); overrides
+            ``quick``'s and the defaults :data:`SIZES` (CPU) and :data:`ACCELERATOR_SIZES`.
+        max_shape_s: Skip products predicted to take longer than this per call (default
+            0.02 s; 0.002 s with ``quick``).
+
+    Returns:
+        The profile (not saved: see :func:`jacobench.timing.save` and
+        :func:`jacobench.timing.load_or_calibrate`).
+
+    Raises:
+        JacobenchError: For an unknown backend or dtype, or bad sizes.
+    """
+    chosen_backends = _choose(backends, BACKENDS, "backend")
+    chosen_dtypes = _choose(dtypes, DTYPES, "dtype")
+    fields = device_fields()
+    if sizes is not None:
+        grid = tuple(sizes)
+    elif quick:
+        grid = QUICK_SIZES
+    else:
+        grid = SIZES if fields["platform"] == "cpu" else ACCELERATOR_SIZES
+    if len(grid) < 2 or grid[0] != 1 or list(grid) != sorted(set(grid)):
+        raise JacobenchError(f"sizes is {grid!r}, expected at least two increasing ints from 1")
+    cap = max_shape_s if max_shape_s is not None else (0.002 if quick else 0.02)
+    report = _reporter(progress)
+    start = time.perf_counter()
+    shapes: list[tuple[int, int, int]] = sorted(
+        itertools.product(grid, grid, grid), key=lambda s: (s[0] * s[1] * s[2], s)
+    )
+    steps = len(chosen_backends) * (1 + len(chosen_dtypes) * (1 + len(shapes)))
+    meter = _Meter(report, steps, quick)
+    measured = []
+    for backend in ("numpy", "jax"):  # numpy first: JAX's idle threads spin for a while
+        if backend in chosen_backends:
+            bench = _Numpy(meter, quick) if backend == "numpy" else _Jax(meter, quick)
+            measured.append(bench.run(chosen_dtypes, grid, shapes, cap))
+    elapsed = time.perf_counter() - start
+    report(1.0, f"done in {elapsed:.1f} s")
+    return DeviceProfile(
+        **fields,
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        calibration_s=round(elapsed, 2),
+        backends=tuple(measured),
+    )
+
+
+def _choose(asked: Sequence[str], valid: Sequence[str], what: str) -> tuple[str, ...]:
+    if isinstance(asked, str):
+        asked = (asked,)
+    chosen = tuple(asked)
+    for name in chosen:
+        if name not in valid:
+            raise JacobenchError(f"unknown {what} {name!r}; valid options are {list(valid)}")
+    if not chosen:
+        raise JacobenchError(f"no {what} to calibrate; choose from {list(valid)}")
+    return chosen
+
+
+def _reporter(progress: bool | Progress) -> Progress:
+    if callable(progress):
+        return progress
+    if not progress:
+        return lambda fraction, message: None
+
+    def show(fraction: float, message: str) -> None:
+        end = "\n" if fraction >= 1.0 else ""
+        print(f"\rcalibrating {fraction:4.0%}  {message:<60}", end=end, file=sys.stderr)
+        sys.stderr.flush()
+
+    return show
+
+
+class _Meter:
+    """Counts finished steps for the progress line; times calls by the house rules."""
+
+    def __init__(self, report: Progress, steps: int, quick: bool) -> None:
+        self.report, self.steps, self.done = report, steps, 0
+        self.repeats = 5 if quick else 9
+
+    def step(self, message: str) -> None:
+        self.report(min(self.done / self.steps, 0.99), message)
+        self.done += 1
+
+    def seconds(self, call: Callable[[], Any]) -> float:
+        """Median seconds of ``call()`` over a few repeats, after a warm-up call.
+
+        A repeat is one call (calls under 20 microseconds are looped to last that long, so the
+        clock's own cost stays small): a short repeat is seldom interrupted by other processes,
+        and the median ignores the repeats that were.
+        """
+        call()
+        t0 = time.perf_counter()
+        call()
+        once = max(time.perf_counter() - t0, 1e-7)
+        inner = max(1, min(200, int(2e-5 / once)))
+        samples = []
+        for _ in range(self.repeats if once < 0.003 else LONG_REPEATS):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                call()
+            samples.append((time.perf_counter() - t0) / inner)
+        return STATISTIC(samples)
+
+    def floor(self, *calls: Callable[[], Any], tries: int = 3) -> list[float]:
+        """:meth:`seconds` of each call, tried ``tries`` times in turn; the least of each.
+
+        For fixed costs and streaming rates: other processes only ever add time, so the least
+        of a few medians taken apart in time is the one they disturbed least.
+        """
+        best = [math.inf] * len(calls)
+        for _ in range(tries):
+            for i, call in enumerate(calls):
+                best[i] = min(best[i], self.seconds(call))
+        return best
+
+
+class _Backend:
+    """Shared driver: overheads and bandwidth once, then rates per dtype."""
+
+    name = ""
+
+    def __init__(self, meter: _Meter, quick: bool) -> None:
+        self.meter, self.quick = meter, quick
+        self.fixed = self.per_arg = self.per_op = 0.0  # fixed cost of a call, per argument, op
+        self.loop_s: float | None = None  # an in-XLA loop's own cost per trip
+        self.bandwidth: list[tuple[int, float]] = []
+        self.release()
+
+    def run(
+        self,
+        dtypes: Sequence[str],
+        grid: tuple[int, ...],
+        shapes: list[tuple[int, int, int]],
+        cap: float,
+    ) -> BackendRates:
+        self.meter.step(f"{self.name}: call and op overheads, bandwidth")
+        call, per_arg, per_op = self.overheads()
+        self.per_op = per_op
+        points = self.bandwidth
+        for n_bytes in _QUICK_BANDWIDTH_BYTES if self.quick else _BANDWIDTH_BYTES:
+            seconds = self.stream(n_bytes // 8)
+            points.append((n_bytes, n_bytes / max(seconds - per_op, 0.5 * seconds, 1e-9)))
+        rates = []
+        for dtype in dtypes:
+            with self.dtype_context(dtype):
+                rates.append(self.rates(dtype, grid, shapes, cap, per_op, points[-1][1]))
+        return BackendRates(
+            backend=self.name,
+            call_overhead_s=call,
+            arg_overhead_s=per_arg,
+            op_overhead_s=per_op,
+            bandwidth=tuple(points),
+            dtypes=tuple(rates),
+        )
+
+    def rates(
+        self,
+        dtype: str,
+        grid: tuple[int, ...],
+        shapes: list[tuple[int, int, int]],
+        cap: float,
+        per_op: float,
+        bandwidth: float,
+    ) -> DtypeRates:
+        self.meter.step(f"{self.name} {dtype}: element-wise")
+        fma, tanh = (
+            _ELEMENTWISE_N / max(seconds - per_op, 0.5 * seconds, 1e-9)
+            for seconds in (self.elementwise(dtype, False), self.elementwise(dtype, True))
+        )
+        found: dict[tuple[int, int, int], float] = {}
+        best = 0.0
+        size = np.dtype(dtype).itemsize
+        for m, k, n in shapes:
+            self.meter.step(f"{self.name} {dtype}: matmul {m}x{k}x{n}")
+            flops = 2.0 * m * k * n
+            moved = (m * k + k * n + m * n) * size
+            estimate = max(flops / best, moved / bandwidth) if best > 0 else 0.0
+            if estimate > cap:
+                continue
+            self.plan_repeats((m, k, n), estimate)
+            seconds = max(self.matmul(m, k, n, dtype), per_op, 1e-9)  # a launch at least
+            best = max(best, flops / seconds)
+            found[m, k, n] = seconds
+        # Other processes only ever slow a measurement down. A product slower than one at least
+        # as large in every dimension, or slower than its neighbours suggest, was disturbed:
+        # measure it again (twice at most), keep the fastest.
+        for _ in range(2):
+            for shape in _suspects(found, grid):
+                again = max(self.matmul(*shape, dtype), per_op, 1e-9)
+                found[shape] = min(found[shape], again)
+        self.release()
+        rows = tuple((m, k, n, t) for (m, k, n), t in found.items())
+        return DtypeRates(dtype, grid, rows, fma, tanh)
+
+    def release(self) -> None:
+        """Drop what the products of one dtype kept (operands, compiled functions)."""
+        self.operands = _Operands()
+        self.compiled: dict[tuple[int, int, int], Any] = {}
+        self.repeats: dict[tuple[int, int, int], int] = {}
+
+    def plan_repeats(self, shape: tuple[int, int, int], estimate_s: float) -> None:
+        """Choose how :meth:`matmul` measures ``shape``, which should take ``estimate_s``."""
+
+    def link_s(self, n_bytes: int) -> float:
+        """Seconds of an element-wise op moving ``n_bytes`` twice (read and write)."""
+        sizes, rates = zip(*self.bandwidth, strict=True)
+        rate = float(np.exp(np.interp(np.log(2 * n_bytes), np.log(sizes), np.log(rates))))
+        return self.per_op + 2 * n_bytes / rate
+
+    def dtype_context(self, dtype: str) -> Any:
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    # Each returns the seconds of one operation, its launch included and the call excluded.
+
+    def overheads(self) -> tuple[float, float, float]:
+        """(call, per extra argument, per launched op) seconds."""
+        raise NotImplementedError
+
+    def stream(self, n: int) -> float:
+        """A streaming element-wise operation over ``n`` float32 elements."""
+        raise NotImplementedError
+
+    def elementwise(self, dtype: str, transcendental: bool) -> float:
+        """An arithmetic or a ``tanh`` element-wise operation over :data:`_ELEMENTWISE_N`."""
+        raise NotImplementedError
+
+    def matmul(self, m: int, k: int, n: int, dtype: str) -> float:
+        """One ``(m x k) @ (k x n)`` product."""
+        raise NotImplementedError
+
+
+def _suspects(
+    found: dict[tuple[int, int, int], float], grid: tuple[int, ...], ratio: float = 1.2
+) -> list[tuple[int, int, int]]:
+    """Shapes whose measurement another process probably slowed down.
+
+    Those measured more than ``ratio`` times slower than a larger measured shape, and those
+    whose rate (flop/s) dips below ``1 / ratio**2`` of the geometric mean of its two neighbours'
+    along some dimension (rates change smoothly with the shape; time only ever gets added).
+    """
+    index = {s: i for i, s in enumerate(grid)}
+    n = len(grid)
+    seconds = np.full((n, n, n), np.inf)
+    for (m, k, nn), t in found.items():
+        seconds[index[m], index[k], index[nn]] = t
+    least = seconds
+    for axis in range(3):  # least time over every shape at least as large
+        least = np.flip(np.minimum.accumulate(np.flip(least, axis), axis=axis), axis)
+    sizes = np.asarray(grid, dtype=float)
+    flops = 2.0 * sizes[:, None, None] * sizes[None, :, None] * sizes[None, None, :]
+    log_rate = np.log(flops / seconds)  # -inf where not measured
+    dips = np.zeros_like(seconds, dtype=bool)
+    for axis in range(3):
+        rate = np.moveaxis(log_rate, axis, 0)
+        mid = 0.5 * (rate[:-2] + rate[2:])  # the neighbours' geometric mean, in logs
+        dip = np.zeros_like(rate, dtype=bool)
+        dip[1:-1] = np.isfinite(mid) & (rate[1:-1] < mid - 2 * np.log(ratio))
+        dips |= np.moveaxis(dip, 0, axis)
+    return [
+        shape
+        for shape, t in found.items()
+        if t > ratio * least[index[shape[0]], index[shape[1]], index[shape[2]]]
+        or dips[index[shape[0]], index[shape[1]], index[shape[2]]]
+    ]
+
+
+def _wait(out: Any) -> Any:
+    """Block until JAX has computed ``out``."""
+    return out.block_until_ready()
+
+
+_FREE = ("parameter", "constant", "bitcast", "tuple", "get-tuple-element")
+
+
+def _launched(compiled: Any) -> int:
+    """Operations a compiled JAX function launches.
+
+    They are its entry computation's instructions, less parameters, constants, bitcasts and
+    tuples (which cost nothing).
+    """
+    text = compiled.as_text()
+    entry = text[text.index("ENTRY") :].split("\n}", 1)[0].splitlines()[1:]
+    ops = [re.search(r"= \S+ ([a-z-]+)\(", line) for line in entry]
+    return sum(1 for op in ops if op is not None and op.group(1) not in _FREE)
+
+
+class _Operands:
+    """Two shared buffers per dtype; operands are views (numpy) or copies (JAX) of them."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, m: int, k: int, n: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+        have = self.buffers.get(dtype)
+        if have is None or have[0].size < m * k or have[1].size < k * n:
+            need = max(m * k, k * n, 0 if have is None else have[0].size)
+            have = (np.full(need, 0.5, dtype=dtype), np.full(need, 0.5, dtype=dtype))
+            self.buffers[dtype] = have
+        return have[0][: m * k].reshape(m, k), have[1][: k * n].reshape(k, n)
+
+
+class _Numpy(_Backend):
+    name = "numpy"
+
+    def overheads(self) -> tuple[float, float, float]:
+        from ..explicit import multiply, plan
+
+        tiny = np.full((1, 1), 0.5)
+        one, eight = [tiny], [tiny] * 8
+        plan1, plan8 = plan((1, 1)), plan((1,) * 9, "forward")
+        per_op, call, call8 = self.meter.floor(
+            lambda: tiny @ tiny, lambda: multiply(one, plan1), lambda: multiply(eight, plan8)
+        )
+        per_arg = max((call8 - call) / 7 - per_op, 0.0)
+        return call, per_arg, per_op
+
+    def stream(self, n: int) -> float:
+        v = np.full(n, 0.5, dtype=np.float32)
+        return self.meter.floor(lambda: v * np.float32(2.0))[0]
+
+    def elementwise(self, dtype: str, transcendental: bool) -> float:
+        v = np.full(_ELEMENTWISE_N, 0.5, dtype=dtype)
+        if transcendental:
+            return self.meter.floor(lambda: np.tanh(v))[0]
+        return self.meter.floor(lambda: v * (1 - v * v))[0]
+
+    def matmul(self, m: int, k: int, n: int, dtype: str) -> float:
+        a, b = self.operands.get(m, k, n, dtype)
+        return self.meter.seconds(lambda: a @ b)
+
+
+class _Jax(_Backend):
+    name = "jax"
+
+    def dtype_context(self, dtype: str) -> Any:
+        import jax
+
+        return jax.enable_x64(dtype == "float64")
+
+    def _array(self, shape: tuple[int, ...], dtype: str) -> Any:
+        import jax
+
+        return jax.device_put(np.full(shape, 0.5, dtype=dtype))
+
+    def overheads(self) -> tuple[float, float, float]:
+        import jax
+        import jax.numpy as jnp
+
+        args = [self._array((1,), "float32") for _ in range(8)]
+        a, h = self._array((8, 8), "float32"), self._array((8,), "float32")
+        eye = jnp.eye(8, dtype="float32")
+
+        def chain(n: int) -> Callable[[Any, Any], Any]:
+            def f(a: Any, h: Any) -> Any:
+                w = a * 0 + eye  # the identity: values stay put, nothing folds away
+                for _ in range(n):
+                    h = w @ h
+                return h
+
+            return f
+
+        one = jax.jit(lambda x: x + 1).lower(args[0]).compile()
+        many = jax.jit(lambda *xs: sum(xs)).lower(*args).compile()
+        lengths = (5, 17) if self.quick else (9, 65)
+        short, long = (jax.jit(chain(n)).lower(a, h).compile() for n in lengths)
+        w, x = self._array((64, 64), "float32"), self._array((64, 64), "float32")
+        products = [_chained(64, 64, 64, r).lower(w, x).compile() for r in (2, 8)]
+        call1, call8, t_short, t_long, t2, t8 = self.meter.floor(
+            lambda: _wait(one(args[0])),
+            lambda: _wait(many(*args)),
+            lambda: _wait(short(a, h)),
+            lambda: _wait(long(a, h)),
+            lambda: _wait(products[0](w, x)),
+            lambda: _wait(products[1](w, x)),
+        )
+        per_op = max((t_long - t_short) / max(_launched(long) - _launched(short), 1), 0.0)
+        per_arg = max((call8 - call1) / 7, 0.0)
+        # The fixed cost of a call of two arguments: the chains of 2 and of 8 products of
+        # 64x64 matrices (real products wake XLA's worker threads, which tiny ones do not)
+        # extrapolated to none.
+        self.fixed = max(t2 - 2 * (t8 - t2) / 6, call1)
+        self.per_arg, self.per_op = per_arg, per_op
+        return self.fixed - per_arg, per_arg, per_op
+
+    def _looped(self, body: Callable[[Any], Any], v: Any, trips: int) -> float:
+        """Seconds of one element-wise operation ``v = body(v)``, launch included.
+
+        XLA fuses a straight chain of element-wise operations into one, so these run in a loop:
+        timed at 1 and at ``1 + trips`` trips (the least of two medians each), the difference is
+        ``trips`` operations, free of the call's fixed cost; a loop of one-element operations,
+        timed the same way, gives the loop's own cost per trip, which is taken off.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        def per_trip(w: Any) -> float:
+            def f(w: Any, r: Any) -> Any:
+                return jax.lax.fori_loop(0, r, lambda i, w: body(w), w)
+
+            compiled = jax.jit(f).lower(w, jnp.int32(1)).compile()
+            few, many = jnp.int32(1), jnp.int32(1 + trips)
+            t1, t2 = self.meter.floor(
+                lambda: _wait(compiled(w, few)), lambda: _wait(compiled(w, many)), tries=2
+            )
+            return max(t2 - t1, 0.0) / trips
+
+        if self.loop_s is None:
+            self.loop_s = per_trip(self._array((1,), "float32"))
+        return max(per_trip(v) - self.loop_s, 0.0) + self.per_op
+
+    def stream(self, n: int) -> float:
+        trips = max(2, min(64, (1 << 22) // max(n, 1)))
+        return self._looped(lambda x: x * 0.999 + 0.0005, self._array((n,), "float32"), trips)
+
+    def elementwise(self, dtype: str, transcendental: bool) -> float:
+        import jax.numpy as jnp
+
+        def body(x: Any) -> Any:
+            return jnp.tanh(x) + 0.25 if transcendental else 1 - x * x
+
+        return self._looped(body, self._array((_ELEMENTWISE_N,), dtype), 8)
+
+    def matmul(self, m: int, k: int, n: int, dtype: str) -> float:
+        """One product's seconds, from a chain of ``r`` of them.
+
+        The chain's time less the call's fixed cost and the links between the products, over
+        ``r`` (fewer products, the longer one takes).
+        """
+        import jax
+
+        a, b = (jax.device_put(v) for v in self.operands.get(m, k, n, dtype))
+        r = self.repeats.get((m, k, n), 1)
+        compiled = self.compiled.get((m, k, n))
+        if compiled is None:
+            compiled = self.compiled[m, k, n] = _chained(m, k, n, r).lower(a, b).compile()
+        seconds = self.meter.seconds(lambda: _wait(compiled(a, b)))
+        link = self.link_s(min(m * k, k * n) * a.dtype.itemsize)
+        return (seconds - self.fixed - (r - 1) * link) / r
+
+    def plan_repeats(self, shape: tuple[int, int, int], estimate_s: float) -> None:
+        """Chain more products of a shape the quicker it is: the call's fixed cost weighs little."""
+        most = 2 if self.quick else 8
+        fast = estimate_s < 2e-5
+        self.repeats[shape] = most if fast else min(most, 4) if estimate_s < 2e-4 else 1
+
+
+def _chained(m: int, k: int, n: int, r: int) -> Any:
+    """``jax.jit`` of ``r`` products ``(m x k) @ (k x n)``, each waiting for the one before.
+
+    Each product after the first adds zero times an element of the previous result to its
+    smaller operand: a data dependency (XLA neither reorders nor merges them) that costs one
+    element-wise operation over that operand.
+    """
+    import jax
+
+    def f(a: Any, b: Any) -> Any:
+        c = a @ b
+        for _ in range(r - 1):
+            zero = c[0, 0] * 0
+            c = (a + zero) @ b if m * k <= k * n else a @ (b + zero)
+        return c
+
+    return jax.jit(f)

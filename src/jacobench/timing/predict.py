@@ -1,0 +1,221 @@
+r"""The time model: predicted seconds of a plan on a measured device.
+
+A plan is turned into the operations its executor launches (:func:`operations`), and each
+operation is costed with a :class:`~jacobench.timing.DeviceProfile`:
+
+.. math::
+
+    t(\text{op}) = \max\Big(\frac{F}{R},\ \frac{B}{W(B)}\Big) + c_{op}, \qquad
+    T = c_{call} + (a - 1)\,c_{arg} + \sum_{\text{ops}} t(\text{op})
+
+where :math:`F` is the op's flops (a multiply-add is two), :math:`R` the measured rate of a product
+of its shape (``m x k @ k x n``, interpolated on the calibration grid) or the element-wise
+throughput, :math:`B` the bytes it reads and writes (a product: :math:`(mk + kn + mn)\,s` with
+:math:`s` bytes per element), :math:`W(B)` the bandwidth at that size, :math:`c_{op}` the launch
+overhead, :math:`c_{call}` the fixed cost of a call and :math:`c_{arg}` that of each of its
+:math:`a` arguments after the first. Each number comes from the profile's micro-benchmarks only.
+
+**Explicit plans** (backend ``"numpy"`` or ``"jax"``): :func:`jacobench.multiply` runs one
+product per step of the plan's schedule (:func:`jacobench.explicit.schedule`); the step multiplying
+:math:`J_{hi..k+1}` by :math:`J_{k..lo}` is the shape :math:`(d_{hi}, d_k, d_{lo-1})`. The call
+has the :math:`L` Jacobians as arguments. A single layer has no product: numpy hands :math:`J_1`
+back, JAX copies it to the output (one element-wise op of :math:`2 d_1 d_0 s` bytes).
+
+**Matrix-free plans** (backend ``"jax"``; chains of :class:`~jacobench.Dense` layers
+:math:`\varphi(W_\ell h + b_\ell)` with ``tanh``, as :func:`jacobench.mlp` builds): the
+operations of :mod:`jacobench.timing.executor`, which follows the executor step by step (for our
+own strategies the dense fast path of :mod:`jacobench.matrix_free.dense`: one product per layer
+and pass, the primal computed once or carried along a thin tangent block as ``W [h | V]``,
+identity seeds without a product; for ``"jacfwd"`` / ``"jacrev"``, ``jax.vmap`` of
+``jax.jvp`` / ``jax.vjp``), as read from the compiled HLO:
+
+* the primal: per layer, the product :math:`(d_\ell, d_{\ell-1}, 1)` and one ``tanh`` op over
+  :math:`d_\ell` elements (for jacfwd / jacrev: once for the whole plan, XLA merges the copies);
+* tangents through layer :math:`\ell`: the product :math:`(d_\ell, d_{\ell-1}, t)` and one
+  element-wise op on the :math:`d_\ell \times t` block (times :math:`\varphi'`,
+  :math:`2 d_\ell t\,s` bytes); adjoints: one element-wise op on the :math:`a \times d_\ell`
+  block, then the product :math:`(a, d_\ell, d_{\ell-1})` (no transpose); an identity seed is
+  one element-wise op (the fast path: ``D W`` itself, no product; jacfwd: the seed block);
+* a batched pass is a loop: once, an op that zeroes the result; per batch, three loop-control
+  ops (no bytes) and, for a seed that is a child's result, one op slicing its batch out; the
+  batches that do not fill a whole ``batch`` run once more after the loop, without loop control;
+* a ``multiply`` node: the product :math:`(d_{hi}, d_k, d_{lo-1})`;
+* the call has one argument, ``x``; reading the weights is in the products' bytes, writing the
+  result in the last op's.
+
+Example:
+    The chain ``(50, 5, 100, 10)`` planned ``(J3 J2) J1`` on a made-up device doing 1 Gflop/s,
+    10 GB/s, 1 microsecond a launch and 10 a call: the products ``(10, 100, 5)`` (10,000 flops,
+    10 us; 6,200 bytes, 0.62 us) and ``(10, 5, 50)`` (5,000 flops, 5 us; 3,200 bytes, 0.32 us)
+    cost ``10 + 1 + 5 + 1`` us, and the call 10 us more:
+
+    >>> import jacobench as jb
+    >>> from jacobench.timing import DeviceProfile
+    >>> device = DeviceProfile.uniform(
+    ...     flops=1e9, bandwidth=1e10, op_overhead_s=1e-6, call_overhead_s=1e-5
+    ... )
+    >>> p = jb.plan((50, 5, 100, 10))
+    >>> [op.shape for op in operations(p, "numpy")]
+    [(10, 100, 5), (10, 5, 50)]
+    >>> round(predict_seconds(p, device, backend="numpy") * 1e6, 3)
+    27.0
+
+    On the hourglass ``(1000, 1000, 10, 1000, 1000)`` the optimal matrix-free plan,
+    ``jvp(J4 J3) @ vjp(J2 J1)``, launches 15 operations: its three big products
+    ``(10, 1000, 1000)``, ``(1000, 1000, 11)`` (``W4 [x3 | V]``: the primal rides along) and
+    ``(1000, 10, 1000)`` take 20 ms each, the primal product of the first layer
+    ``(1000, 1000, 1)`` 2 ms (its 4 MB take only 0.4 ms), the rest 2 ms. Forward mode does
+    2,020 million multiply-adds by the MAC model, but the executor forms its first factor,
+    ``D W1``, without a product: about 2 s:
+
+    >>> mf = jb.plan_matrix_free((1000, 1000, 10, 1000, 1000))
+    >>> len(operations(mf)), round(predict_seconds(mf, device) * 1e3, 1)
+    (15, 64.1)
+    >>> fwd = jb.plan_matrix_free(mf.widths, "forward")
+    >>> round(predict_seconds(fwd, device), 2)
+    2.05
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import JacobenchError
+from ..explicit import Plan
+from ..matrix_free import MatrixFreePlan
+from .executor import Op, matrix_free_ops
+from .profile import DeviceProfile
+
+__all__ = ["Op", "explain", "operations", "predict_seconds"]
+
+
+def predict_seconds(
+    plan: Plan | MatrixFreePlan,
+    profile: DeviceProfile,
+    backend: str = "jax",
+    dtype: str = "float32",
+) -> float:
+    """Predicted seconds of one call running ``plan`` on the device ``profile`` describes.
+
+    Args:
+        plan: A plan of either engine (:func:`jacobench.plan`, :func:`jacobench.plan_matrix_free`).
+        profile: The device's :class:`~jacobench.timing.DeviceProfile` (see
+            :func:`jacobench.calibrate`).
+        backend: ``"numpy"`` or ``"jax"`` for an explicit plan; ``"jax"`` for a matrix-free one.
+        dtype: ``"float32"`` or ``"float64"``, the element type of the arrays.
+
+    Returns:
+        Seconds, by the formula of :mod:`jacobench.timing.predict`.
+
+    Raises:
+        JacobenchError: For a backend the plan cannot run on, or a backend or dtype the profile
+            does not hold.
+
+    Example:
+        >>> import jacobench as jb
+        >>> from jacobench.timing import DeviceProfile
+        >>> device = DeviceProfile.uniform(flops=1e9, bandwidth=1e12)
+        >>> round(predict_seconds(jb.plan((1000, 1000, 1000)), device), 9)  # one 1000^3 product
+        2.0
+        >>> predict_seconds(jb.plan_matrix_free((3, 4)), device, backend="numpy")
+        Traceback (most recent call last):
+        ...
+        jacobench.errors.JacobenchError: backend 'numpy' cannot run a matrix-free plan; it runs \
+on backend 'jax' only
+    """
+    return float(sum(seconds for _, seconds in explain(plan, profile, backend, dtype)))
+
+
+def explain(
+    plan: Plan | MatrixFreePlan,
+    profile: DeviceProfile,
+    backend: str = "jax",
+    dtype: str = "float32",
+) -> list[tuple[Op, float]]:
+    """Each operation of ``plan`` with its predicted seconds (launch included), then the call.
+
+    The call's fixed cost comes last, as ``Op("control", (), 0, "call")``.
+
+    Example:
+        >>> import jacobench as jb
+        >>> from jacobench.timing import DeviceProfile
+        >>> device = DeviceProfile.uniform(flops=1e9, bandwidth=1e12, call_overhead_s=1e-5)
+        >>> [(op.label, round(s, 12)) for op, s in explain(jb.plan((10, 10, 10)), device)]
+        [('product J2 @ J1', 2e-06), ('call', 1e-05)]
+    """
+    ops = operations(plan, backend)
+    rates = profile.rates(backend)
+    rates.rates(dtype)  # the dtype must be there
+    size = np.dtype(dtype).itemsize
+    seconds = np.full(len(ops), rates.op_overhead_s)
+    products = [i for i, op in enumerate(ops) if op.kind == "matmul"]
+    if products:
+        m, k, n = np.array([ops[i].shape for i in products]).T
+        seconds[products] += profile.matmul_seconds(m, k, n, dtype, backend)
+    for kind in ("elementwise", "tanh"):
+        chosen = [i for i, op in enumerate(ops) if op.kind == kind]
+        if chosen:
+            elements = np.array([int(np.prod(ops[i].shape)) for i in chosen])
+            moved = np.array([ops[i].moved for i in chosen]) * size
+            seconds[chosen] += profile.elementwise_seconds(
+                elements, moved, dtype, backend, transcendental=kind == "tanh"
+            )
+    n_args = plan.n_layers if isinstance(plan, Plan) else 1
+    call = rates.call_overhead_s + (n_args - 1) * rates.arg_overhead_s
+    out = list(zip(ops, (float(s) for s in seconds), strict=True))
+    out.append((Op("control", (), 0, "call"), call))
+    return out
+
+
+def operations(plan: Plan | MatrixFreePlan, backend: str = "jax") -> list[Op]:
+    """The operations the executor launches for ``plan`` on ``backend``, in order.
+
+    Raises:
+        JacobenchError: For a backend the plan cannot run on.
+
+    Example:
+        >>> import jacobench as jb
+        >>> for op in operations(jb.plan_matrix_free((3, 4), "jacfwd")):
+        ...     print(f"{op.kind:<12} {op.shape!s:<12} {op.label}")
+        matmul       (4, 3, 1)    primal layer 1
+        tanh         (4,)         primal layer 1: tanh
+        elementwise  (3, 3)       tangents J1: seed
+        matmul       (4, 3, 3)    tangents J1: layer 1
+        elementwise  (4, 3)       tangents J1: layer 1, times tanh'
+    """
+    if isinstance(plan, Plan):
+        if backend not in ("numpy", "jax"):
+            raise JacobenchError(
+                f"backend {backend!r} cannot run an explicit plan; valid options are "
+                "['jax', 'numpy']"
+            )
+        return _explicit_ops(plan, backend)
+    if isinstance(plan, MatrixFreePlan):
+        if backend != "jax":
+            raise JacobenchError(
+                f"backend {backend!r} cannot run a matrix-free plan; it runs on backend 'jax' only"
+            )
+        return matrix_free_ops(plan)
+    raise JacobenchError(
+        f"plan is {type(plan).__name__}, expected a jacobench.Plan or jacobench.MatrixFreePlan"
+    )
+
+
+def _explicit_ops(plan: Plan, backend: str) -> list[Op]:
+    d = plan.widths
+    if not plan.schedule:
+        if backend == "numpy":
+            return []
+        return [Op("elementwise", (d[1], d[0]), 2 * d[1] * d[0], "copy J1 to the output")]
+    ops = []
+    for (lo_l, hi), (lo, k) in plan.schedule:
+        m, kk, n = d[hi], d[k], d[lo - 1]
+        ops.append(Op("matmul", (m, kk, n), m * kk + kk * n + m * n, _product(hi, lo_l, k, lo)))
+    return ops
+
+
+def _product(hi: int, lo_l: int, k: int, lo: int) -> str:
+    def name(a: int, b: int) -> str:
+        return f"J{a}" if a == b else f"J{a}..{b}"
+
+    return f"product {name(hi, lo_l)} @ {name(k, lo)}"
