@@ -142,9 +142,11 @@ def reference_matrix_free(d, costs):
                 peak = _core.lower_peak_first(pl, dj * dk, pr, dk * di, dj * di)[0]
                 cands.append((ml + mr + costs.multiply(dj, dk, di), nl + nr + 1, peak, ("mul", k)))
                 push = max(pr, (1 + di) * pair[k + 1][j])
-                cands.append((mr + costs.tangents(di, k + 1, j), nr + 1, push, ("push", k)))
+                pushed = costs.tangents(di, k + 1, j, seeded=True)
+                cands.append((mr + pushed, nr + 1, push, ("push", k)))
                 pull = max(pl, acts[k + 1] - acts[i - 1] + dj * pair[i][k])
-                cands.append((ml + costs.adjoints(dj, i, k), nl + 1, pull, ("pull", k)))
+                pulled = costs.adjoints(dj, i, k, seeded=True)
+                cands.append((ml + pulled, nl + 1, pull, ("pull", k)))
             best[i, j] = min(cands, key=lambda c: c[:3])  # min keeps the first of equals
 
     def write(i, j):  # small chains only: recursion is fine here
@@ -199,7 +201,10 @@ def test_vectorised_program_with_layer_costs_equals_the_reference(widths, data):
 
 
 class SecondsCosts:
-    """A cost object in seconds (floats), as another objective would plug in: the seam."""
+    """A cost object in seconds (floats), as another objective plugs in: the seam.
+
+    A pass seeded by a child's result (push, pull) costs more than one with an identity seed.
+    """
 
     def __init__(self, d):
         self.macs = costs_of(d)
@@ -210,11 +215,11 @@ class SecondsCosts:
     def __eq__(self, other):
         return isinstance(other, SecondsCosts) and other.macs == self.macs
 
-    def tangents(self, w, lo, hi):
-        return 1e-9 * self.macs.tangents(w, lo, hi) + 2e-6
+    def tangents(self, w, lo, hi, batch=None, *, seeded=False):
+        return 1e-9 * self.macs.tangents(w, lo, hi) + (5e-6 if seeded else 2e-6)
 
-    def adjoints(self, w, lo, hi):
-        return 1.5e-9 * self.macs.adjoints(w, lo, hi) + 3e-6
+    def adjoints(self, w, lo, hi, batch=None, *, seeded=False):
+        return 1.5e-9 * self.macs.adjoints(w, lo, hi) + (6e-6 if seeded else 3e-6)
 
     def multiply(self, m, k, n):
         return 0.5e-9 * self.macs.multiply(m, k, n) + 1e-6
