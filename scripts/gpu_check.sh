@@ -9,14 +9,18 @@
 # Writes results/ (CSV, raw JSON, sidecar, REPORT.md) and plots/ under "$OUT", then prints the
 # speedup table of the matrix-free optimal plans against the faster of jax.jacfwd / jax.jacrev
 # (also saved as "$OUT/speedups.md"). Float32 at matmul precision "highest" (true float32, not
-# TF32). Rows not started after TIME_LIMIT seconds (default 300) are recorded as skipped, a row
-# that runs out of device memory is recorded as skipped with the reason, and the run goes on.
-# JAX's persistent compilation cache lives outside "$OUT" (JAX_CACHE, default
-# /tmp/jacobench-jax-cache), so a second run on the same machine compiles nothing.
+# TF32). The harness first measures the GPU's device profile (jacobench calibrate, about a
+# minute; PROFILE=none skips it, PROFILE=<path> reuses one) for the time model's model_seconds
+# and the optimal_time rows. Rows not started TIME_LIMIT seconds (default 270) after the suites
+# began are recorded as skipped, a row that runs out of device memory or past 60 s is recorded as
+# skipped with the reason, and the run goes on. JAX's persistent compilation cache lives outside
+# "$OUT" (JAX_CACHE, default /tmp/jacobench-jax-cache), so a second run on the same machine
+# compiles nothing.
 set -euo pipefail
 
 OUT="${OUT:?set OUT to the folder the results go to}"
-TIME_LIMIT="${TIME_LIMIT:-300}"
+TIME_LIMIT="${TIME_LIMIT:-270}"
+PROFILE="${PROFILE:-auto}"
 JAX_CACHE="${JAX_CACHE:-/tmp/jacobench-jax-cache}"
 MEMORY_BUDGET="${MEMORY_BUDGET:-40GiB}"  # within the 75% of an 80 GB GPU that JAX takes
 cd "$(dirname "$0")/.."
@@ -32,10 +36,10 @@ EOF
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 
 status=0
-"$PY" -m jacobench.bench.harness --grid large \
+"$PY" -m jacobench.bench.harness --grid large --matmul-precision highest --profile "$PROFILE" \
     --results-dir "$OUT/results" --plots-dir "$OUT/plots" \
     --memory-budget "$MEMORY_BUDGET" --time-limit "$TIME_LIMIT" --jax-cache-dir "$JAX_CACHE" \
-    -- -q --matmul-precision=highest --timing-target=0.2 --row-time-limit=60 \
+    -- -q --timing-target=0.2 --row-time-limit=60 \
     || status=$?
 
 echo
@@ -50,8 +54,11 @@ df = pd.read_csv(sys.argv[1])
 print("\nrows by status:", df["status"].value_counts().to_dict())
 print("compile seconds, total:", round(float(df["compile_s"].fillna(0).sum()), 1))
 bad = df[df["status"] != "ok"]
-for _, r in bad.head(15).iterrows():
-    print(f"  {r['status']}: {r['engine']} {r['strategy']} {r['widths']} B={r.get('batch', 1)}: "
+why = bad["status"] + ": " + bad["skip_reason"].fillna("").str.replace(r"\d[\d.,]*", "N", regex=True)
+for reason, n in why.value_counts().items():
+    print(f"  {n:4d} x {reason[:150]}")
+for _, r in bad[bad["status"] == "failed"].head(10).iterrows():
+    print(f"  failed: {r['engine']} {r['strategy']} {r['widths']} B={r.get('batch', 1)}: "
           f"{r['skip_reason']}")
 EOF
 fi

@@ -33,7 +33,7 @@ from ._text import show
 from .errors import JacobenchError
 from .units import resolve_dtype
 
-__all__ = ["ACTIVATIONS", "Chain", "Dense", "mlp"]
+__all__ = ["ACTIVATIONS", "Chain", "Dense", "check_point", "mlp"]
 
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
 """The activation names :class:`Dense` and :func:`mlp` accept."""
@@ -274,3 +274,46 @@ def mlp(
         )
     label = activation if final == activation else f"{activation}, final {final}"
     return Chain(layers, d, name=f"mlp({'-'.join(map(str, d))}, {label})")
+
+
+def check_point(chain: Chain, x: Any, needs: str = "Jacobians") -> Any:
+    """``x`` as a JAX vector of shape ``(d_0,)`` and a floating dtype, or the library's error.
+
+    Args:
+        chain: The chain ``x`` goes into.
+        x: The point.
+        needs: What needs real inputs, for the message (``"Jacobians"``, ``"derivatives"``).
+
+    Raises:
+        JacobenchError: If ``x`` is not array-like, not a vector, of the wrong size, or not
+            floating.
+
+    Example:
+        >>> check_point(Chain([abs], widths=(3, 3)), [1.0, 2.0, 3.0]).shape
+        (3,)
+    """
+    import jax.numpy as jnp
+
+    d0 = chain.widths[0]
+    try:
+        x = jnp.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise JacobenchError(
+            f"x is {show(x)} of type {type(x).__name__}, expected a vector of shape ({d0},) of a "
+            f"floating dtype ({type(err).__name__}: {err})"
+        ) from None
+    if x.ndim != 1:
+        raise JacobenchError(
+            f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
+            "use jax.vmap for a batch of inputs"
+        )
+    if x.shape[0] != d0:
+        raise JacobenchError(
+            f"x has shape {tuple(x.shape)}, expected ({d0},) from the chain's widths {chain.widths}"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise JacobenchError(
+            f"x has dtype {x.dtype}, expected a floating dtype ({needs} need real inputs); "
+            "convert it, e.g. x.astype(jnp.float32)"
+        )
+    return x

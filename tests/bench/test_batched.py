@@ -116,7 +116,8 @@ def batched_run(tmp_path_factory):
         engines=["matrix_free", "explicit"],
         results_dir=results,
         plots=False,
-        pytest_args=["-q", "-k", "batched or depth-depth-2-8-8-2"],
+        pytest_args=["-q", "-k", "(batched or depth-depth-2-8-8-2) and not optimal_time"],
+        profile=None,  # no calibration here: the time model has tests of its own
     )
     return status, pd.read_csv(written["latest"])
 
@@ -143,7 +144,8 @@ def test_a_time_limit_skips_and_records_the_rows_it_leaves(tmp_path):
         results_dir=tmp_path,
         plots=False,
         time_limit=0.0,
-        pytest_args=["-q", "-k", "numpy and depth"],
+        pytest_args=["-q", "-k", "numpy and depth and not optimal_time"],
+        profile=None,
     )
     frame = pd.read_csv(written["latest"])
     assert status == 0 and len(frame) == 8

@@ -21,7 +21,7 @@ LIVE = "20260101T000001Z-beef"
 
 def bench(args, cwd, env, **kwargs):
     return subprocess.run(
-        [sys.executable, "-m", "jacobench.bench.harness", *args],
+        [sys.executable, "-m", "jacobench.bench.harness", "--profile", "none", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -95,6 +95,7 @@ def test_a_run_removes_the_leftovers_of_a_killed_one(tmp_path):
         results_dir=tmp_path,
         plots=False,
         pytest_args=["-q", "-k", "numpy and depth-depth-2-2 and forward"],
+        profile=None,
     )
     assert status == 0 and written
     assert not list(tmp_path.glob(".*"))

@@ -265,6 +265,7 @@ def hessian_run(tmp_path_factory):
         results_dir=results,
         plots=False,
         pytest_args=["-q", "-p", "no:randomly"],
+        profile=None,
     )
     return status, pd.read_csv(written["latest"])
 

@@ -75,7 +75,12 @@ def test_an_installed_wheel_runs_the_benchmark_in_an_empty_folder(tmp_path):
     rows = pd.read_csv(work / "results" / "latest.csv")
     assert set(rows["engine"]) == {"explicit", "matrix_free", "hessian"}
     assert set(rows["sweep"]) == {"depth", "hessian-depth"}
-    assert (rows["status"] == "ok").all() and (rows["time_median_s"] > 0).all()
+    timed = rows[rows["strategy"] != "optimal_time"]
+    assert (timed["status"] == "ok").all() and (timed["time_median_s"] > 0).all()
+    # Without a device profile (--profile none) the time-optimal rows are skipped, and say why.
+    untimed = rows[rows["strategy"] == "optimal_time"]
+    assert len(untimed) and (untimed["status"] == "skipped").all()
+    assert untimed["skip_reason"].str.contains("no device profile").all()
     assert (work / "results" / "REPORT.md").is_file()
     for name in PLOT_FILES:
         assert (work / "plots" / name).read_bytes().startswith(b"\x89PNG"), name

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -24,6 +23,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+
+from ..timing.profile import cpu_model
 
 __all__ = [
     "available_memory_bytes",
@@ -202,18 +203,6 @@ def available_memory_bytes() -> int:
 def default_memory_budget() -> int:
     """Half the available memory: the default limit on a configuration's predicted memory."""
     return available_memory_bytes() // 2
-
-
-def cpu_model() -> str:
-    """The CPU's model name, as the OS reports it."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def device_description(backend: str) -> str:

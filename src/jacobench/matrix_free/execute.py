@@ -15,8 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core import check_objective, element_of
-from .._text import show
-from ..chain import Chain
+from ..chain import Chain, check_point
 from ..errors import JacobenchError
 from . import dense
 from .model import analyse_all, costs_of, right_first
@@ -96,7 +95,6 @@ def jacobian(
         True
     """
     import jax
-    import jax.numpy as jnp
 
     if check_objective(objective) != "macs" and not isinstance(chain, Chain):
         raise JacobenchError(
@@ -120,28 +118,7 @@ def jacobian(
             )
     else:
         chosen = plan(chain.widths, strategy)  # checks the strategy before x
-    d0 = chain.widths[0]
-    try:
-        x = jnp.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise JacobenchError(
-            f"x is {show(x)} of type {type(x).__name__}, expected a vector of shape ({d0},) of a "
-            f"floating dtype ({type(err).__name__}: {err})"
-        ) from None
-    if x.ndim != 1:
-        raise JacobenchError(
-            f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
-            "use jax.vmap for a batch of inputs"
-        )
-    if x.shape[0] != d0:
-        raise JacobenchError(
-            f"x has shape {tuple(x.shape)}, expected ({d0},) from the chain's widths {chain.widths}"
-        )
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise JacobenchError(
-            f"x has dtype {x.dtype}, expected a floating dtype (Jacobians need real inputs); "
-            "convert it, e.g. x.astype(jnp.float32)"
-        )
+    x = check_point(chain, x)
     chain.check_shapes(x.dtype)
     if objective == "time" and not isinstance(strategy, MatrixFreePlan):
         element = element_of(x.dtype)

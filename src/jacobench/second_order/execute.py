@@ -29,7 +29,7 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
-from ..chain import Chain
+from ..chain import Chain, check_point
 from ..errors import JacobenchError
 from ..units import resolve_dtype
 from .plans import HessianPlan, plan_hessian, plan_hvp
@@ -67,7 +67,7 @@ def hvp(chain: Chain, x: Any, v: Any, mode: str = "fwd-over-rev") -> Any:
         True
     """
     plan = plan_hvp(_widths_of(chain), mode)
-    x = _check_x(chain, x)
+    x = check_point(chain, x, "derivatives")
     v = _check_v(chain, x, v)
     chain.check_shapes(x.dtype)
     return _HVP[plan.strategy](_scalar(chain), x, v)
@@ -119,7 +119,7 @@ def hessian(
         chosen = strategy
     else:
         chosen = plan_hessian(widths, strategy)
-    x = _check_x(chain, x)
+    x = check_point(chain, x, "derivatives")
     chain.check_shapes(x.dtype)
     if memory_budget is not None:
         # A given plan must fit as it is (its splits, not a new search); a name is replanned.
@@ -156,28 +156,6 @@ def _widths_of(chain: object) -> tuple[int, ...]:
             "functions with jacobench.Chain(layers, widths))"
         )
     return chain.widths
-
-
-def _check_x(chain: Chain, x: Any) -> Any:
-    import jax.numpy as jnp
-
-    x = jnp.asarray(x)
-    d0 = chain.widths[0]
-    if x.ndim != 1:
-        raise JacobenchError(
-            f"x has shape {tuple(x.shape)} (rank {x.ndim}), expected a vector of shape ({d0},); "
-            "use jax.vmap for a batch of inputs"
-        )
-    if x.shape[0] != d0:
-        raise JacobenchError(
-            f"x has shape {tuple(x.shape)}, expected ({d0},) from the chain's widths {chain.widths}"
-        )
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise JacobenchError(
-            f"x has dtype {x.dtype}, expected a floating dtype (derivatives need real inputs); "
-            "convert it, e.g. x.astype(jnp.float32)"
-        )
-    return x
 
 
 def _check_v(chain: Chain, x: Any, v: Any) -> Any:

@@ -56,7 +56,7 @@ import numpy as np
 
 from ..errors import JacobenchError
 
-__all__ = ["BACKENDS", "DTYPES", "BackendRates", "DeviceProfile", "DtypeRates"]
+__all__ = ["BACKENDS", "DTYPES", "BackendRates", "DeviceProfile", "DtypeRates", "cpu_model"]
 
 BACKENDS = ("numpy", "jax")
 """The backends a profile can describe."""
@@ -455,7 +455,7 @@ def device_fields() -> dict[str, str]:
 
     dev = jax.devices()[0]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    host = f"{_cpu_model()}, {cores} cores"
+    host = f"{cpu_model()}, {cores} cores"
     if dev.platform == "cpu":
         device = f"cpu: {host}"
     else:
@@ -471,7 +471,13 @@ def device_fields() -> dict[str, str]:
     }
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name, as the OS reports it.
+
+    Example:
+        >>> isinstance(cpu_model(), str)
+        True
+    """
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
