@@ -94,6 +94,7 @@ __all__ = [
     "forward_macs",
     "memory",
     "pair",
+    "pass_cost",
     "reverse_macs",
     "tangent_pass_peak",
 ]
@@ -108,9 +109,11 @@ class Costs(Protocol):
     :class:`MacCosts` gives multiply-adds, :class:`jacobench.timing.costs.PassSeconds` predicted
     seconds; ``batch`` is the block's batch size (``None``: whole), which MACs ignore and seconds
     do not; ``seeded`` says that the block's seed is a child's result (``push``, ``pull``), not
-    the identity, which an executor may treat more cheaply. Each method takes ints, or integer
-    arrays broadcast together (the vectorised dynamic program's), and returns a number or an
-    array of them.
+    the identity, which an executor may treat more cheaply. The planners pass ``batch`` and
+    ``seeded`` only to a cost object whose ``prices_passes`` is true (see :func:`pass_cost`); any
+    other needs only ``tangents(w, lo, hi)``, ``adjoints(w, lo, hi)`` and ``multiply(m, k, n)``.
+    Each method takes ints, or integer arrays broadcast together (the vectorised dynamic
+    program's), and returns a number or an array of them.
     """
 
     def tangents(
@@ -197,6 +200,31 @@ class MacCosts:
     @cached_property
     def _adjoint_arrays(self) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
         return _prefix_arrays(self.adjoint_prefix)
+
+
+def pass_cost(
+    costs: Any,
+    kind: str,
+    w: Any,
+    lo: Any,
+    hi: Any,
+    batch: int | None = None,
+    *,
+    seeded: bool = False,
+) -> Any:
+    """``costs.tangents`` or ``costs.adjoints`` (``kind``) of one pass, as the planners ask it.
+
+    ``batch`` and ``seeded`` reach only a cost object that prices them (``prices_passes``);
+    multiply-adds are the same either way.
+
+    Example:
+        >>> pass_cost(costs_of((3, 4, 2)), "tangents", 3, 1, 2, 1, seeded=True)
+        60
+    """
+    method = getattr(costs, kind)
+    if getattr(costs, "prices_passes", False):
+        return method(w, lo, hi, batch, seeded=seeded)
+    return method(w, lo, hi)
 
 
 def _scalars(*values: Any) -> bool:
