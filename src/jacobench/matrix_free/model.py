@@ -91,6 +91,7 @@ __all__ = [
     "analyse_all",
     "cost",
     "costs_of",
+    "execution_order",
     "forward_macs",
     "memory",
     "pair",
@@ -421,6 +422,35 @@ def right_first(d: tuple[int, ...], node: Node, analysed: dict[int, tuple[int, i
     held_l, held_r, out = multiply_layout(d, node)
     peak_l, peak_r = analysed[id(left)][1], analysed[id(right)][1]
     return lower_peak_first(peak_l, held_l, peak_r, held_r, out)[1]
+
+
+def execution_order(d: tuple[int, ...], root: Node) -> list[Node]:
+    """The nodes of a trusted plan in the order they run, for the executor and the time model.
+
+    Children come before their parent, and of a product's two factors the one
+    :func:`right_first` says first.
+
+    Example:
+        >>> t = Node("multiply", 1, 2, (Node("tangents", 2, 2), Node("adjoints", 1, 1)))
+        >>> [n.op for n in execution_order((3, 1, 3), t)]
+        ['adjoints', 'tangents', 'multiply']
+    """
+    analysed = analyse_all(d, root, costs_of(d))  # the peaks decide the order
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if ready or not node.children:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        if node.op == "multiply":
+            left, right = node.children
+            first, second = (right, left) if right_first(d, node, analysed) else (left, right)
+            stack += [(second, False), (first, False)]
+        else:
+            stack.append((node.children[0], False))
+    return order
 
 
 def cost(widths: Sequence[int], tree: Node, layer_costs: object = None) -> int:
