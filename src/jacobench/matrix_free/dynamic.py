@@ -32,7 +32,7 @@ import numpy as np
 from .._core import announce
 from .._tables import CHUNK, chunks, left, new_table, right, splits
 from .._text import int_text
-from .model import Costs
+from .model import Costs, pass_cost
 from .tree import Node, leaf, split_node
 
 __all__ = ["cheapest", "expected_seconds", "least_peak", "planning_seconds"]
@@ -173,9 +173,10 @@ class _Program(_Spans):
             mult = out[:, 2 : 2 + width]
             np.add(self.costs.multiply(dj, splits(self.w, length, r0, r1), di), m_l, out=mult)
             mult += m_r
-            pushed = self.costs.tangents(di, ks + 1, j, seeded=True)
+            pushed = pass_cost(self.costs, "tangents", di, ks + 1, j, seeded=True)
+            pulled = pass_cost(self.costs, "adjoints", dj, i, ks, seeded=True)
             np.add(pushed, m_r, out=out[:, 2 + width : 2 + 2 * width])
-            np.add(self.costs.adjoints(dj, i, ks, seeded=True), m_l, out=out[:, 2 + 2 * width :])
+            np.add(pulled, m_l, out=out[:, 2 + 2 * width :])
         return out, self._leaf_peaks(i.ravel(), j.ravel())
 
     def fill(self, length: int) -> None:

@@ -18,7 +18,7 @@ from .._core import check_objective, element_of
 from ..chain import Chain, check_point
 from ..errors import JacobenchError
 from . import dense
-from .model import analyse_all, costs_of, right_first
+from .model import execution_order
 from .planner import JAX_BASELINES, MatrixFreePlan, _time_costs, fit, plan
 from .tree import Node
 
@@ -260,31 +260,13 @@ class _Runner:
         return _in_batches(rows, a, batch, axis=0)
 
     def run(self, root: Node) -> Any:
-        """Evaluate the plan ``root``: children before parents, without recursion."""
-        analysed = analyse_all(self.d, root, costs_of(self.d))  # the peaks decide the order
+        """Evaluate the plan ``root`` in :func:`execution_order`, without recursion."""
         results: dict[int, Any] = {}
-        stack: list[tuple[Node, bool]] = [(root, False)]
-        while stack:
-            node, ready = stack.pop()
+        for node in execution_order(self.d, root):
             if node.op == "tangents":
                 results[id(node)] = self.tangents(node.lo, node.hi, None, node.batch)
             elif node.op == "adjoints":
                 results[id(node)] = self.adjoints(node.lo, node.hi, None, node.batch)
-            elif not ready:
-                stack.append((node, True))
-                if node.op == "multiply":
-                    left, right = node.children
-                    first_right = right_first(self.d, node, analysed)
-                    stack += (
-                        [(left, False), (right, False)]
-                        if first_right
-                        else [
-                            (right, False),
-                            (left, False),
-                        ]
-                    )
-                else:
-                    stack.append((node.children[0], False))
             elif node.op == "push":
                 seed = results.pop(id(node.children[0]))
                 results[id(node)] = self.tangents(node.split + 1, node.hi, seed, node.batch)

@@ -91,9 +91,11 @@ __all__ = [
     "analyse_all",
     "cost",
     "costs_of",
+    "execution_order",
     "forward_macs",
     "memory",
     "pair",
+    "pass_cost",
     "reverse_macs",
     "tangent_pass_peak",
 ]
@@ -108,9 +110,11 @@ class Costs(Protocol):
     :class:`MacCosts` gives multiply-adds, :class:`jacobench.timing.costs.PassSeconds` predicted
     seconds; ``batch`` is the block's batch size (``None``: whole), which MACs ignore and seconds
     do not; ``seeded`` says that the block's seed is a child's result (``push``, ``pull``), not
-    the identity, which an executor may treat more cheaply. Each method takes ints, or integer
-    arrays broadcast together (the vectorised dynamic program's), and returns a number or an
-    array of them.
+    the identity, which an executor may treat more cheaply. The planners pass ``batch`` and
+    ``seeded`` only to a cost object whose ``prices_passes`` is true (see :func:`pass_cost`); any
+    other needs only ``tangents(w, lo, hi)``, ``adjoints(w, lo, hi)`` and ``multiply(m, k, n)``.
+    Each method takes ints, or integer arrays broadcast together (the vectorised dynamic
+    program's), and returns a number or an array of them.
     """
 
     def tangents(
@@ -197,6 +201,31 @@ class MacCosts:
     @cached_property
     def _adjoint_arrays(self) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
         return _prefix_arrays(self.adjoint_prefix)
+
+
+def pass_cost(
+    costs: Any,
+    kind: str,
+    w: Any,
+    lo: Any,
+    hi: Any,
+    batch: int | None = None,
+    *,
+    seeded: bool = False,
+) -> Any:
+    """``costs.tangents`` or ``costs.adjoints`` (``kind``) of one pass, as the planners ask it.
+
+    ``batch`` and ``seeded`` reach only a cost object that prices them (``prices_passes``);
+    multiply-adds are the same either way.
+
+    Example:
+        >>> pass_cost(costs_of((3, 4, 2)), "tangents", 3, 1, 2, 1, seeded=True)
+        60
+    """
+    method = getattr(costs, kind)
+    if getattr(costs, "prices_passes", False):
+        return method(w, lo, hi, batch, seeded=seeded)
+    return method(w, lo, hi)
 
 
 def _scalars(*values: Any) -> bool:
@@ -393,6 +422,35 @@ def right_first(d: tuple[int, ...], node: Node, analysed: dict[int, tuple[int, i
     held_l, held_r, out = multiply_layout(d, node)
     peak_l, peak_r = analysed[id(left)][1], analysed[id(right)][1]
     return lower_peak_first(peak_l, held_l, peak_r, held_r, out)[1]
+
+
+def execution_order(d: tuple[int, ...], root: Node) -> list[Node]:
+    """The nodes of a trusted plan in the order they run, for the executor and the time model.
+
+    Children come before their parent, and of a product's two factors the one
+    :func:`right_first` says first.
+
+    Example:
+        >>> t = Node("multiply", 1, 2, (Node("tangents", 2, 2), Node("adjoints", 1, 1)))
+        >>> [n.op for n in execution_order((3, 1, 3), t)]
+        ['adjoints', 'tangents', 'multiply']
+    """
+    analysed = analyse_all(d, root, costs_of(d))  # the peaks decide the order
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if ready or not node.children:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        if node.op == "multiply":
+            left, right = node.children
+            first, second = (right, left) if right_first(d, node, analysed) else (left, right)
+            stack += [(second, False), (first, False)]
+        else:
+            stack.append((node.children[0], False))
+    return order
 
 
 def cost(widths: Sequence[int], tree: Node, layer_costs: object = None) -> int:

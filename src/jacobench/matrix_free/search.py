@@ -20,7 +20,7 @@ from .._core import lower_peak_first, pareto_front, validate_widths
 from .._text import int_text, show
 from ..errors import JacobenchError
 from .dynamic import _announce, cheapest, least_peak
-from .model import Costs, adjoint_pass_peak, costs_of, tangent_pass_peak
+from .model import Costs, adjoint_pass_peak, costs_of, pass_cost, tangent_pass_peak
 from .tree import Node, batch_sizes, leaf, n_batches, split_node
 
 __all__ = ["cheapest", "cheapest_within", "least_peak", "min_peak", "optimal"]
@@ -79,7 +79,7 @@ def cheapest_within(d: tuple[int, ...], max_peak: int, costs: Costs) -> Node | N
                 peak = tangent_pass_peak(pair[i][j], di, b, dj, 0)
                 cands.append(
                     (
-                        costs.tangents(di, i, j, b),
+                        pass_cost(costs, "tangents", di, i, j, b),
                         n_batches(di, b),
                         peak,
                         ("tangents", 0, b, None, None),
@@ -89,7 +89,7 @@ def cheapest_within(d: tuple[int, ...], max_peak: int, costs: Costs) -> Node | N
                 peak = adjoint_pass_peak(acts[j + 1] - acts[i - 1], pair[i][j], dj, b, di, 0)
                 cands.append(
                     (
-                        costs.adjoints(dj, i, j, b),
+                        pass_cost(costs, "adjoints", dj, i, j, b),
                         n_batches(dj, b),
                         peak,
                         ("adjoints", 0, b, None, None),
@@ -106,14 +106,14 @@ def cheapest_within(d: tuple[int, ...], max_peak: int, costs: Costs) -> Node | N
                             how: tuple[Any, ...] = ("multiply", k, None, left, right)
                             cands.append((left[0] + right[0] + mult, steps, peak, how))
                 for b in batch_sizes(di):
-                    macs = costs.tangents(di, k + 1, j, b, seeded=True)
+                    macs = pass_cost(costs, "tangents", di, k + 1, j, b, seeded=True)
                     peak = tangent_pass_peak(pair[k + 1][j], di, b, dj, dk)
                     for right in rights if peak <= max_peak else ():
                         steps = right[1] + n_batches(di, b)
                         how = ("push", k, b, None, right)
                         cands.append((right[0] + macs, steps, max(right[2], peak), how))
                 for b in batch_sizes(dj):
-                    macs = costs.adjoints(dj, i, k, b, seeded=True)
+                    macs = pass_cost(costs, "adjoints", dj, i, k, b, seeded=True)
                     peak = adjoint_pass_peak(acts[k + 1] - acts[i - 1], pair[i][k], dj, b, di, dk)
                     for left in lefts if peak <= max_peak else ():
                         steps = left[1] + n_batches(dj, b)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -101,6 +101,7 @@ class PassSeconds:
         dtype: ``"float32"`` or ``"float64"``.
     """
 
+    prices_passes: ClassVar[bool] = True  # the planners pass batch= and seeded= (model.pass_cost)
     widths: tuple[int, ...]
     profile: DeviceProfile
     dtype: str = "float32"

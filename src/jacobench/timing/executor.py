@@ -48,7 +48,7 @@ from typing import Any, Literal, TypeAlias
 
 from ..matrix_free import JAX_BASELINES, MatrixFreePlan, Node
 from ..matrix_free.dense import FUSE_BELOW
-from ..matrix_free.model import analyse_all, costs_of, right_first
+from ..matrix_free.model import execution_order
 
 __all__ = ["Dense", "Generic", "Kind", "Op", "matrix_free_ops"]
 
@@ -182,28 +182,7 @@ class Dense(Generic):
     def plan(self, tree: Node) -> list[Op]:
         """The operations of the plan ``tree``, in the executor's order."""
         self.top = 0  # the activations x_0 .. x_top are known
-        analysed = analyse_all(self.d, tree, costs_of(self.d))
-        order: list[Node] = []
-        stack: list[tuple[Node, bool]] = [(tree, False)]
-        while stack:  # as the executor's run(): children first, the lower-peak factor first
-            node, ready = stack.pop()
-            if ready or not node.children:
-                order.append(node)
-                continue
-            stack.append((node, True))
-            if node.op == "multiply":
-                left, right = node.children
-                first_right = right_first(self.d, node, analysed)
-                stack += (
-                    [(left, False), (right, False)]
-                    if first_right
-                    else [
-                        (right, False),
-                        (left, False),
-                    ]
-                )
-            else:
-                stack.append((node.children[0], False))
+        order = execution_order(self.d, tree)  # as the executor runs it
         for node in order:
             self.node(node)
         return self.ops
