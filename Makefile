@@ -27,8 +27,9 @@ lint: $(STAMP)
 
 typecheck: lint
 
+# One pytest worker per core (pytest-xdist): most tests wait on XLA's single-threaded compiler.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 test: lint unit
 

@@ -199,7 +199,7 @@ def check_all_strategies(net, x, run=jb.jacobian):
 
 
 @given(widths_st, st.sampled_from(ACTS), st.integers(0, 2**31))
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 def test_every_strategy_equals_jacfwd_eagerly(widths, activation, seed):
     net = jb.mlp(widths, activation=activation, seed=seed, dtype=jnp.float64)
     check_all_strategies(net, make_x(widths, seed))
@@ -212,7 +212,7 @@ def jitted_jacobian(params, x, widths, activation, strategy):
 
 
 @given(st.sampled_from(JIT_WIDTHS), st.sampled_from(["tanh", "relu"]), st.integers(0, 2**31))
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 def test_every_strategy_equals_jacfwd_under_jit(widths, activation, seed):
     net = jb.mlp(widths, activation=activation, seed=seed, dtype=jnp.float64)
     params = [(layer.weight, layer.bias) for layer in net.layers]

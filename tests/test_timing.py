@@ -385,6 +385,32 @@ def test_quick_calibration_measures_this_machine(tmp_path):
     assert load(save(p, tmp_path / "p.json")) == p
 
 
+def test_calibration_compiles_ahead_on_threads(monkeypatch):
+    # What an accelerator does (every program compiled ahead, on all host cores), forced here.
+    from jacobench.timing import micro
+
+    monkeypatch.setattr(micro, "COMPILE_THREADS", 2)
+    compiled_when_timed = []
+    timed = micro._Jax.matmul
+
+    def spy(self, m, k, n, dtype):
+        compiled_when_timed.append((m, k, n, self.repeats.get((m, k, n), 1)) in self.compiled)
+        return timed(self, m, k, n, dtype)
+
+    monkeypatch.setattr(micro._Jax, "matmul", spy)
+    messages = []
+    p = calibrate(
+        backends=("jax",),
+        dtypes=("float32",),
+        quick=True,
+        sizes=(1, 8),
+        progress=lambda f, m: messages.append(m),
+    )
+    assert any("compiling 16 programs on 2 threads" in m for m in messages)  # 8 shapes x (1, 2)
+    assert len(compiled_when_timed) >= 8 and all(compiled_when_timed)
+    assert len(p.rates("jax").rates("float32").matmul) == 8 and 0 < p.matmul_seconds(8, 8, 8) < 1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -61,6 +61,38 @@ def test_a_program_is_compiled_once_per_configuration():
     assert set(conftest._PROGRAMS) == {("cfg-b", "tree")}  # the old config's programs dropped
 
 
+def test_a_configurations_programs_can_be_compiled_ahead_on_threads():
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.ones(3)
+    lowered = []
+
+    def job(scale):
+        def lower():
+            lowered.append(scale)
+            return jax.jit(lambda v: v * scale).lower(x)
+
+        return lower
+
+    def broken():
+        raise ValueError("cannot lower")
+
+    jobs = {("cfg-c", "a"): job(2.0), ("cfg-c", "b"): job(3.0), ("cfg-c", "bad"): broken}
+    conftest.compile_ahead("cfg-c", jobs, threads=2)
+    conftest.compile_ahead("cfg-c", jobs, threads=2)  # once per configuration
+    assert lowered == [2.0, 3.0] and set(conftest._AHEAD) == {("cfg-c", "a"), ("cfg-c", "b")}
+    unused = ["never called"]
+    got = conftest.compile_once(("cfg-c", "b"), "reverse", lambda: unused.pop())
+    assert got["same_program_as"] == "" and got["compile_s"] > 0 and unused == ["never called"]
+    assert float(got["compiled"](x)[0]) == 3.0
+    # the failed one is left to its row, which compiles it (and would record its error)
+    bad = conftest.compile_once(("cfg-c", "bad"), "forward", lambda: ("its own", 0.5))
+    assert bad["compiled"] == "its own"
+    conftest.compile_ahead("cfg-d", {("cfg-d", "a"): job(4.0)}, threads=1)  # one thread: no
+    assert ("cfg-d", "a") not in conftest._AHEAD and ("cfg-c", "a") in conftest._AHEAD
+
+
 def test_failed_rows_keep_their_status_and_batch_defaults_to_one():
     skipped = [
         {"engine": "matrix_free", "strategy": "jacfwd", "widths": "4-4", "batch": 16,
@@ -116,7 +148,13 @@ def batched_run(tmp_path_factory):
         engines=["matrix_free", "explicit"],
         results_dir=results,
         plots=False,
-        pytest_args=["-q", "-k", "(batched or depth-depth-2-8-8-2) and not optimal_time"],
+        # Compiled ahead on two threads, as beside an accelerator (off on a CPU by default).
+        pytest_args=[
+            "-q",
+            "-k",
+            "(batched or depth-depth-2-8-8-2) and not optimal_time",
+            "--compile-threads=2",
+        ],
         profile=None,  # no calibration here: the time model has tests of its own
     )
     return status, pd.read_csv(written["latest"])
@@ -134,6 +172,10 @@ def test_batched_rows_beside_vmapped_jax_modes(batched_run):
         assert r["batch"] == config.batch and r["sweep"] == "batched"
         assert r["model_macs"] == config.batch * plan.macs
         assert r["max_abs_error"] < 1e-4
+    twin = batched["same_program_as"].fillna("") != ""
+    assert (batched.loc[~twin, "compile_s"] > 0).all() and (
+        batched.loc[twin, "compile_s"] == 0
+    ).all()
     assert set(frame.loc[frame["batch"] == 1, "engine"]) == {"explicit", "matrix_free"}
 
 

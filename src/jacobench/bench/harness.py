@@ -86,9 +86,9 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 SUITES = {
     "matrix_free": "bench_grid_matrix_free.py",
+    "explicit": "bench_grid_explicit.py",
     "auto": "bench_functions.py",
     "hessian": "bench_grid_hessian.py",
-    "explicit": "bench_grid_explicit.py",
 }
 """The suite of each engine, in :data:`SUITES_DIR`, in the order they run (under a time limit,
 the first one gets the time first)."""
@@ -172,8 +172,13 @@ def pytest_command(suites: Sequence[str | os.PathLike[str]], *args: str) -> list
 
 
 def suite_environment() -> dict[str, str]:
-    """The environment the suites run in: this one, with :data:`MALLOC_TUNABLES` by default."""
-    env = dict(os.environ)
+    """The environment the suites run in: this one, with :data:`MALLOC_TUNABLES` by default.
+
+    Less pytest-xdist's worker variables: a harness started from a test that runs under
+    ``pytest -n`` would otherwise make pytest-benchmark believe its own suites run under xdist,
+    and refuse to time them.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
     env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
     return env
 

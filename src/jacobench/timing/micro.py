@@ -31,8 +31,11 @@ per backend and dtype:
 JAX products run in a chain of ``r`` of them (``r`` up to 8 for quick ones), each waiting for the
 one before through a zero added to one element of its smaller operand; the chain's time less the
 call's fixed cost and the links, over ``r``, is one product in a program of many, as plans run
-them. Element-wise operations run in a ``jax.lax.fori_loop`` timed at two trip counts (XLA would
-fuse a straight chain of them into one).
+them. On an accelerator, where XLA takes about half a second to compile each of these programs,
+they are all compiled before any is timed, on every host core at once (:data:`COMPILE_THREADS`):
+the 125 shapes' programs then take seconds instead of minutes. Element-wise operations run in a
+``jax.lax.fori_loop`` timed at two trip counts (XLA would fuse a straight chain of them into
+one).
 
 Example:
     >>> from jacobench.timing import calibrate
@@ -45,11 +48,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,8 +70,9 @@ SIZES = (1, 4, 16, 64, 256, 1024)
 
 ACCELERATOR_SIZES = (1, 8, 64, 512, 4096)
 """The default grid points where JAX's default device is an accelerator: its products keep
-speeding up well beyond 1024, and each shape costs a compilation of about a second (125 shapes;
-the 7 points 1, 4, ..., 4096 took 458 s on an H200)."""
+speeding up well beyond 1024, and each shape's program takes XLA about half a second to compile
+(125 shapes; the 7 points 1, 4, ..., 4096, compiled one by one, took 458 s on an H200; now they are
+compiled ahead on every host core, see :data:`COMPILE_THREADS`)."""
 
 QUICK_SIZES = (1, 16, 256)
 """The grid of ``quick=True``."""
@@ -80,6 +86,12 @@ Progress = Callable[[float, str], None]
 STATISTIC: Callable[[list[float]], float] = statistics.median
 """How the repeats of one measurement become one figure (the median; experiments may swap in
 ``min``)."""
+
+COMPILE_THREADS: int | None = None
+"""Threads that compile the product programs ahead of timing (XLA releases the GIL while it
+compiles). ``None``: every host core where JAX's default device is an accelerator; on a CPU none
+(each program is compiled when it is first timed: there compilation is quick, and threads would
+compete with the timed calls for the same cores)."""
 
 LONG_REPEATS = 3
 """Repeats of a measurement whose call takes 3 ms or more (shorter ones get 9, 5 when quick)."""
@@ -276,6 +288,7 @@ class _Backend:
         found: dict[tuple[int, int, int], float] = {}
         best = 0.0
         size = np.dtype(dtype).itemsize
+        self.prepare(shapes, dtype)
         for m, k, n in shapes:
             self.meter.step(f"{self.name} {dtype}: matmul {m}x{k}x{n}")
             flops = 2.0 * m * k * n
@@ -301,11 +314,14 @@ class _Backend:
     def release(self) -> None:
         """Drop what the products of one dtype kept (operands, compiled functions)."""
         self.operands = _Operands()
-        self.compiled: dict[tuple[int, int, int], Any] = {}
+        self.compiled: dict[tuple[int, int, int, int], Any] = {}
         self.repeats: dict[tuple[int, int, int], int] = {}
 
     def plan_repeats(self, shape: tuple[int, int, int], estimate_s: float) -> None:
         """Choose how :meth:`matmul` measures ``shape``, which should take ``estimate_s``."""
+
+    def prepare(self, shapes: Sequence[tuple[int, int, int]], dtype: str) -> None:
+        """Get ready to measure the products of ``shapes`` at ``dtype`` (in its dtype context)."""
 
     def link_s(self, n_bytes: int) -> float:
         """Seconds of an element-wise op moving ``n_bytes`` twice (read and write)."""
@@ -538,9 +554,9 @@ class _Jax(_Backend):
 
         a, b = (jax.device_put(v) for v in self.operands.get(m, k, n, dtype))
         r = self.repeats.get((m, k, n), 1)
-        compiled = self.compiled.get((m, k, n))
+        compiled = self.compiled.get((m, k, n, r))
         if compiled is None:
-            compiled = self.compiled[m, k, n] = _chained(m, k, n, r).lower(a, b).compile()
+            compiled = self.compiled[m, k, n, r] = _chained(m, k, n, r).lower(a, b).compile()
         seconds = self.meter.seconds(lambda: _wait(compiled(a, b)))
         link = self.link_s(min(m * k, k * n) * a.dtype.itemsize)
         return (seconds - self.fixed - (r - 1) * link) / r
@@ -550,6 +566,55 @@ class _Jax(_Backend):
         most = 2 if self.quick else 8
         fast = estimate_s < 2e-5
         self.repeats[shape] = most if fast else min(most, 4) if estimate_s < 2e-4 else 1
+
+    def prepare(self, shapes: Sequence[tuple[int, int, int]], dtype: str) -> None:
+        """On an accelerator, compile every program :meth:`matmul` may time, all at once.
+
+        Which chain length a shape gets depends on what was measured before it, so each shape's
+        programs of every length it may get are compiled (the longer ones only for shapes small
+        enough to need them): lowered here, in this thread's dtype and matmul precision, then
+        compiled on :data:`COMPILE_THREADS` threads.
+        """
+        import jax
+
+        threads = _compile_threads()
+        if threads < 2:
+            return
+        most = 2 if self.quick else 8
+        wanted = []
+        for m, k, n in shapes:
+            small = 2.0 * m * k * n <= _CHAIN_FLOPS
+            for r in sorted({1, min(most, 4), most}) if small else (1,):
+                if (m, k, n, r) not in self.compiled:
+                    wanted.append((m, k, n, r))
+        spec: Callable[..., Any] = jax.ShapeDtypeStruct  # the operands' shapes, no arrays
+        lowered = [
+            _chained(m, k, n, r).lower(spec((m, k), dtype), spec((k, n), dtype))
+            for m, k, n, r in wanted
+        ]
+        self.meter.report(
+            min(self.meter.done / self.meter.steps, 0.99),
+            f"{self.name} {dtype}: compiling {len(lowered)} programs on {threads} threads",
+        )
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            programs = pool.map(lambda lw: lw.compile(), lowered)
+            self.compiled.update(zip(wanted, programs, strict=True))
+
+
+_CHAIN_FLOPS = 2.0 * 1024**3
+"""Products of more flops than this are never chained when compiled ahead (on an accelerator they
+take well over 20 microseconds)."""
+
+
+def _compile_threads() -> int:
+    """How many threads compile ahead: :data:`COMPILE_THREADS`, else see its docstring."""
+    if COMPILE_THREADS is not None:
+        return COMPILE_THREADS
+    import jax
+
+    if jax.devices()[0].platform == "cpu":
+        return 0
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 def _chained(m: int, k: int, n: int, r: int) -> Any:

@@ -9,7 +9,9 @@ A config with ``batch > 1`` computes the per-example Jacobians of that many poin
 ``model_*`` columns count the work of the whole batch. The weights are arguments of the compiled
 program, not constants baked into it (smaller programs, faster compiles, and a persistent cache
 that works), and rows whose programs are the same (``optimal`` that is ``forward``, say) compile
-it once and time it once (the twin row is checked, then takes the first row's timing).
+it once and time it once (the twin row is checked, then takes the first row's timing). Beside an
+accelerator, a chain's programs are compiled ahead, all at once on the host's cores, before its
+first row (``--compile-threads``; each row still records its own program's ``compile_s``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ import pytest
 import jacobench as jb
 from jacobench.bench import measure
 
-from .conftest import DTYPE, SEED, check_then_time, compile_once, xla_figures
+from .conftest import (
+    DTYPE,
+    SEED,
+    check_then_time,
+    compile_ahead,
+    compile_once,
+    compile_threads,
+    xla_figures,
+)
 
 STRATEGIES = (*jb.matrix_free.STRATEGIES, "optimal_time")
 """Every registered strategy, and ``optimal_time``: the plan with the least predicted seconds on
@@ -54,6 +64,20 @@ def _jacobian_fn(widths, batch, strategy):
     if batch == 1:
         return one
     return lambda params, xs: jax.vmap(one, in_axes=(None, 0))(params, xs)
+
+
+def _ahead_jobs(config) -> dict:
+    """Every strategy's program of ``config`` but ``optimal_time``'s, by :func:`compile_once` key,
+    as functions that lower them (for :func:`compile_ahead`)."""
+    widths, batch = config.widths, config.batch
+    params, xs = _params(widths, DTYPE), _points(widths[0], batch, DTYPE)
+    jobs = {}
+    for strategy in jb.matrix_free.STRATEGIES:
+        plan = jb.plan_matrix_free(widths, strategy)
+        program = strategy if strategy in jb.matrix_free.JAX_BASELINES else plan.tree
+        fn = _jacobian_fn(widths, batch, plan)
+        jobs.setdefault((config.id, program), lambda fn=fn: jax.jit(fn).lower(params, xs))
+    return jobs
 
 
 @lru_cache(maxsize=2)
@@ -95,6 +119,9 @@ def test_matrix_free(
         "mem_model_bytes": batch * (plan.memory_bytes(DTYPE) + widths[0] * itemsize),
     }
     guard(info, info["mem_model_bytes"])
+    threads = compile_threads(pytestconfig)
+    if threads > 1:  # beside an accelerator: all of this chain's programs at once
+        compile_ahead(config.id, _ahead_jobs(config), threads)
 
     with watch(info):
         device = jax.devices()[0]

@@ -22,6 +22,10 @@ Options (``make bench`` passes them through ``jacobench bench``):
                          on a CPU machine)
   --timing-target S      about how many seconds of timed rounds per row (default 0.4; at least
                          10 rounds, and at most 3 s where 3 rounds allow it)
+  --compile-threads N    compile a configuration's programs ahead, all at once on N threads,
+                         before its first row ("auto": every host core where JAX's device is an
+                         accelerator, whose compiler takes seconds per program; 0 on a CPU,
+                         where the threads would compete with the timed calls)
 
 A row that runs out of memory, or is stopped, is recorded as skipped with the reason and the run
 goes on; a row that fails otherwise (a wrong result, say) is recorded as failed and fails.
@@ -37,6 +41,7 @@ import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +79,7 @@ def pytest_addoption(parser):
     group.addoption("--jax-cache-dir", default=None, help="JAX's persistent compilation cache")
     group.addoption("--numpy-max-macs", default="auto", help="skip bigger numpy rows")
     group.addoption("--timing-target", type=float, default=0.4, help="seconds of rounds per row")
+    group.addoption("--compile-threads", default="auto", help="threads compiling ahead")
 
 
 def pytest_configure(config):
@@ -276,9 +282,66 @@ class Program:
 _PROGRAMS: dict[Any, Program] = {}
 """Compiled programs of the current configuration, by key."""
 
+_AHEAD: dict[Any, tuple[Any, float]] = {}
+"""Programs :func:`compile_ahead` compiled that no row has taken yet: (executable, seconds)."""
+
+_AHEAD_DONE: set[Any] = set()
+"""The configurations :func:`compile_ahead` has run for."""
+
+
+def compile_threads(pytestconfig) -> int:
+    """``--compile-threads``: a number, or "auto" (all host cores beside an accelerator, else 0)."""
+    given = pytestconfig.getoption("--compile-threads")
+    if given != "auto":
+        return int(given)
+    if jax.devices()[0].platform == "cpu":
+        return 0
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def compile_ahead(config_key: Any, jobs: dict[Any, Callable[[], Any]], threads: int) -> None:
+    """Compile the programs of a configuration all at once, before its first row is timed.
+
+    ``jobs`` maps each program's :func:`compile_once` key to a function that lowers it (called
+    here, in this thread, so JAX's thread-local settings hold); the lowered programs are then
+    compiled on ``threads`` threads (XLA releases the GIL while it compiles) and wait in
+    :data:`_AHEAD` for their rows. Each row still records the seconds its own program took to
+    lower and compile. Runs once per configuration, and only with two threads or more; a program
+    that fails to lower or compile here is left to its row, which then records the error.
+    """
+    if threads < 2 or config_key in _AHEAD_DONE:
+        return
+    _AHEAD_DONE.add(config_key)
+    for old in [k for k in _AHEAD if k[0] != config_key]:
+        del _AHEAD[old]
+    lowered = []
+    for key, lower in jobs.items():
+        if key in _PROGRAMS or key in _AHEAD:
+            continue
+        start = time.perf_counter()
+        try:
+            lowered.append((key, lower(), time.perf_counter() - start))
+        except Exception:  # the row lowers it again and records why it fails
+            continue
+
+    def compile_(job: tuple[Any, Any, float]) -> tuple[Any, Any, float]:
+        key, program, seconds = job
+        start = time.perf_counter()
+        try:
+            return key, program.compile(), seconds + time.perf_counter() - start
+        except Exception:
+            return key, None, 0.0
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for key, compiled, seconds in pool.map(compile_, lowered):
+            if compiled is not None:
+                _AHEAD[key] = (compiled, seconds)
+
 
 def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]) -> dict:
     """Compile a program once per configuration; a twin row (same ``key``) reuses it.
+
+    A program :func:`compile_ahead` has compiled is taken from there (with its seconds).
 
     ``key`` starts with what identifies the configuration; programs of other configurations are
     dropped when a new one starts. Returns ``{"compiled", "compile_s", "same_program_as",
@@ -297,7 +360,8 @@ def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]
             "same_program_as": program.owner,
             "program": program,
         }
-    compiled, seconds = compile_()
+    ahead = _AHEAD.pop(key, None)
+    compiled, seconds = ahead if ahead is not None else compile_()
     program = _PROGRAMS[key] = Program(compiled, seconds, owner)
     return {"compiled": compiled, "compile_s": seconds, "same_program_as": "", "program": program}
 
