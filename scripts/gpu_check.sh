@@ -8,7 +8,7 @@
 #     OUT=/some/folder bash scripts/gpu_check.sh
 #
 # Writes results/ (CSV, raw JSON, sidecar, REPORT.md, profiles/<device>.json) and plots/ under
-# "$OUT", then prints the speedup table of the matrix-free optimal plans against the faster of
+# "$OUT" (the suites' output in "$OUT/harness.log"), then prints the speedup table of the matrix-free optimal plans against the faster of
 # jax.jacfwd / jax.jacrev (also saved as "$OUT/speedups.md"). Float32 at matmul precision
 # "highest" (true float32, not TF32).
 #
@@ -64,8 +64,9 @@ status=0
 "$PY" -m jacobench.bench.harness --grid "$GRID" --matmul-precision highest --profile "$PROFILE" \
     --results-dir "$OUT/results" --plots-dir "$OUT/plots" \
     --memory-budget "$MEMORY_BUDGET" --time-limit "$TIME_LIMIT" --jax-cache-dir "$JAX_CACHE" \
-    -- -q --timing-target=0.2 --row-time-limit=60 \
+    -- -q --timing-target=0.2 --row-time-limit=60 > "$OUT/harness.log" 2>&1 \
     || status=$?
+grep -E "^jacobench" "$OUT/harness.log" | tail -n 20
 
 echo
 echo "jacobench gpu_check: harness exit status $status after $(elapsed) s (suites' limit $TIME_LIMIT s)"

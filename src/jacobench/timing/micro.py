@@ -180,6 +180,16 @@ def _reporter(progress: bool | Progress) -> Progress:
     if not progress:
         return lambda fraction, message: None
 
+    if not sys.stderr.isatty():  # a log file: a line at each tenth, not one per step
+        tenths = [-1]
+
+        def log(fraction: float, message: str) -> None:
+            if int(fraction * 10) > tenths[0] or fraction >= 1.0:
+                tenths[0] = int(fraction * 10)
+                print(f"calibrating {fraction:4.0%}  {message}", file=sys.stderr, flush=True)
+
+        return log
+
     def show(fraction: float, message: str) -> None:
         end = "\n" if fraction >= 1.0 else ""
         print(f"\rcalibrating {fraction:4.0%}  {message:<60}", end=end, file=sys.stderr)
