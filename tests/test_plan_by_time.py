@@ -33,6 +33,27 @@ def uneven(seed=0, op_overhead_s=0.0, elementwise=1e30):
     return DeviceProfile("uneven", "cpu", "", "", "", "", "default", 0.0, backends)
 
 
+@pytest.fixture
+def exact(monkeypatch):
+    """No margin: objective="time" returns the dynamic program's fastest plan, ties and all."""
+    import jacobench._core as core
+    from jacobench.explicit import planner as explicit_planner
+    from jacobench.matrix_free import planner as mf_planner
+
+    caches = [
+        explicit_planner._plan_fastest,
+        explicit_planner._plan_within,
+        mf_planner._plan_fastest,
+        mf_planner._plan_within,
+    ]
+    for cache in caches:
+        cache.cache_clear()
+    monkeypatch.setattr(core, "TIME_MARGIN", 0.0)
+    yield
+    for cache in caches:
+        cache.cache_clear()
+
+
 # --- explicit ---------------------------------------------------------------------------------
 
 
@@ -50,7 +71,7 @@ def test_memory_bound_device_prefers_fewer_bytes_to_fewer_macs():
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
-def test_explicit_time_plan_is_the_fastest_bracketing(seed, backend):
+def test_explicit_time_plan_is_the_fastest_bracketing(seed, backend, exact):
     prof = uneven(seed)
     d = tuple(int(w) for w in np.random.default_rng(seed).integers(1, 64, size=6))
     best = min(predict_seconds(jb.plan(d, t), prof, backend) for t in explicit.trees(len(d) - 1))
@@ -59,7 +80,7 @@ def test_explicit_time_plan_is_the_fastest_bracketing(seed, backend):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_explicit_time_plan_within_a_budget_is_the_fastest_that_fits(seed):
+def test_explicit_time_plan_within_a_budget_is_the_fastest_that_fits(seed, exact):
     prof = uneven(seed)
     d = tuple(int(w) for w in np.random.default_rng(seed + 10).integers(1, 64, size=6))
     peaks = sorted({jb.plan(d, t).peak_elements for t in explicit.trees(len(d) - 1)})
@@ -112,13 +133,33 @@ def _dp_seconds(d, tree, costs):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_matrix_free_time_plan_is_the_fastest_plan(seed):
+def test_matrix_free_time_plan_is_the_fastest_plan(seed, exact):
     prof = uneven(seed, op_overhead_s=0.0, elementwise=1e30)  # seeds cost nothing here
     d = tuple(int(w) for w in np.random.default_rng(seed).integers(1, 40, size=4))
     best = min(predict_seconds(jb.plan_matrix_free(d, t), prof) for t in mf.trees(len(d) - 1))
     fastest = jb.plan_matrix_free(d, objective="time", profile=prof)
     assert fastest.objective == "time"
     assert predict_seconds(fastest, prof) == pytest.approx(best, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_time_plan_keeps_the_fewest_macs_unless_clearly_faster(seed):
+    # Within TIME_MARGIN of the fastest, the multiply-add optimal plan stays (on seed 2 the
+    # fastest plan is predicted 0.01% faster than it).
+    from jacobench._core import TIME_MARGIN
+
+    prof = uneven(seed, op_overhead_s=0.0, elementwise=1e30)
+    d = tuple(int(w) for w in np.random.default_rng(seed).integers(1, 40, size=4))
+    best = min(predict_seconds(jb.plan_matrix_free(d, t), prof) for t in mf.trees(len(d) - 1))
+    by_macs = jb.plan_matrix_free(d)
+    got = jb.plan_matrix_free(d, objective="time", profile=prof)
+    assert got.objective == "time"
+    if predict_seconds(by_macs, prof) <= (1 + TIME_MARGIN) * best:
+        assert got.tree == by_macs.tree
+    else:
+        assert predict_seconds(got, prof) == pytest.approx(best, rel=1e-9)
+    if seed == 2:
+        assert got.tree == by_macs.tree and predict_seconds(by_macs, prof) > best
 
 
 def test_a_free_identity_seed_beats_a_tie_in_macs():

@@ -28,6 +28,7 @@ from .._core import (
     budget_in_elements,
     check_objective,
     element_of,
+    fastest_of,
     lookup,
     no_fit_error,
     span_label,
@@ -430,9 +431,13 @@ def _plan_within(base: Plan, budget: int, priced: ProductCost | None = None) -> 
     tree = tree_within(base.widths, budget, priced)
     if tree is None:
         return None
-    objective = "macs" if priced is None else "time"
     planned = _plan_tree(base.widths, tree, "optimal")
-    return replace(planned, budget_elements=budget, objective=objective)
+    if priced is None:
+        return replace(planned, budget_elements=budget)
+    fewest = tree_within(base.widths, budget, None)
+    by_macs = planned if fewest is None else _plan_tree(base.widths, fewest, "optimal")
+    chosen = fastest_of(by_macs, planned, _seconds_of(priced))
+    return replace(chosen, budget_elements=budget, objective="time")
 
 
 def _product_costs(objective: str, profile: Any, backend: str, element: Any) -> ProductCost | None:
@@ -450,5 +455,19 @@ def _product_costs(objective: str, profile: Any, backend: str, element: Any) -> 
 
 @lru_cache(maxsize=128)
 def _plan_fastest(widths: tuple[int, ...], priced: ProductCost) -> Plan:
-    """The bracketing with the least predicted seconds (``priced``: the products' seconds)."""
-    return replace(_plan_tree(widths, cheapest(widths, priced), "optimal"), objective="time")
+    """The bracketing with the least predicted seconds (``priced``: the products' seconds).
+
+    The multiply-add optimal bracketing, unless this one is predicted more than
+    :data:`~jacobench._core.TIME_MARGIN` faster.
+    """
+    fastest = _plan_tree(widths, cheapest(widths, priced), "optimal")
+    chosen = fastest_of(_plan_named(widths, "optimal"), fastest, _seconds_of(priced))
+    return replace(chosen, objective="time")
+
+
+def _seconds_of(priced: ProductCost) -> Callable[[Plan], float]:
+    """A plan's predicted seconds on the device and backend of ``priced``."""
+    from ..timing.predict import predict_seconds
+
+    profile, backend, dtype = priced.profile, priced.backend, priced.dtype  # type: ignore[attr-defined]
+    return lambda p: predict_seconds(p, profile, backend, dtype)

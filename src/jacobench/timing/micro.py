@@ -22,7 +22,7 @@ What is measured, per backend:
 per backend and dtype:
 
 * one product ``(m x k) @ (k x n)`` for every ``m``, ``k``, ``n`` in ``sizes`` (default 1, 4,
-  16, 64, 256, 1024; 1, 8, 64, 512, 4096 on an accelerator), smallest first, in a chain of them
+  16, 64, 256, 1024; 1, 16, 256, 4096 on an accelerator), smallest first, in a chain of them
   (below); a shape whose flops at the best rate seen so far, or whose bytes at the
   bandwidth of the largest size, would take longer than ``max_shape_s`` is skipped (its rate is
   read from smaller ones, see :mod:`jacobench.timing.profile`);
@@ -31,9 +31,10 @@ per backend and dtype:
 JAX products run in a chain of ``r`` of them (``r`` up to 8 for quick ones), each waiting for the
 one before through a zero added to one element of its smaller operand; the chain's time less the
 call's fixed cost and the links, over ``r``, is one product in a program of many, as plans run
-them. On an accelerator, where XLA takes about half a second to compile each of these programs,
-they are all compiled before any is timed, on every host core at once (:data:`COMPILE_THREADS`):
-the 125 shapes' programs then take seconds instead of minutes. Element-wise operations run in a
+them. On an accelerator, where XLA takes about a second to compile each of these programs, they
+are all compiled before any is timed, on every host core at once (:data:`COMPILE_THREADS`); that
+helps less than the cores suggest, as XLA's autotuner times its candidate kernels on the one
+device, so the grid is smaller there (:data:`ACCELERATOR_SIZES`). Element-wise operations run in a
 ``jax.lax.fori_loop`` timed at two trip counts (XLA would fuse a straight chain of them into
 one).
 
@@ -68,11 +69,12 @@ __all__ = ["SIZES", "calibrate"]
 SIZES = (1, 4, 16, 64, 256, 1024)
 """The default grid points of each of ``m``, ``k`` and ``n`` on a CPU (216 shapes)."""
 
-ACCELERATOR_SIZES = (1, 8, 64, 512, 4096)
+ACCELERATOR_SIZES = (1, 16, 256, 4096)
 """The default grid points where JAX's default device is an accelerator: its products keep
-speeding up well beyond 1024, and each shape's program takes XLA about half a second to compile
-(125 shapes; the 7 points 1, 4, ..., 4096, compiled one by one, took 458 s on an H200; now they are
-compiled ahead on every host core, see :data:`COMPILE_THREADS`)."""
+speeding up well beyond 1024, and each program takes XLA's GPU compiler, whose autotuner times
+candidate kernels on the one device, about a second to compile even when compiled ahead on many
+threads. 64 shapes: the 125 of the points 1, 8, 64, 512, 4096 with chains of 1, 4 and 8 products
+(about 300 programs) took 127 s on an H200 compiled ahead, 458 s for 7 points one by one."""
 
 QUICK_SIZES = (1, 16, 256)
 """The grid of ``quick=True``."""
@@ -465,6 +467,7 @@ class _Numpy(_Backend):
 
 class _Jax(_Backend):
     name = "jax"
+    ahead = False  # programs compiled ahead (see prepare)
 
     def dtype_context(self, dtype: str) -> Any:
         import jax
@@ -572,17 +575,22 @@ class _Jax(_Backend):
         return (seconds - self.fixed - (r - 1) * link) / r
 
     def plan_repeats(self, shape: tuple[int, int, int], estimate_s: float) -> None:
-        """Chain more products of a shape the quicker it is: the call's fixed cost weighs little."""
+        """Chain more products of a shape the quicker it is: the call's fixed cost weighs little.
+
+        Where programs are compiled ahead (:meth:`prepare`), two lengths only: ``most`` or 1.
+        """
         most = 2 if self.quick else 8
-        fast = estimate_s < 2e-5
-        self.repeats[shape] = most if fast else min(most, 4) if estimate_s < 2e-4 else 1
+        if estimate_s < 2e-5 or (self.ahead and estimate_s < 2e-4):
+            self.repeats[shape] = most
+        else:
+            self.repeats[shape] = min(most, 4) if estimate_s < 2e-4 else 1
 
     def prepare(self, shapes: Sequence[tuple[int, int, int]], dtype: str) -> None:
         """On an accelerator, compile every program :meth:`matmul` may time, all at once.
 
         Which chain length a shape gets depends on what was measured before it, so each shape's
-        programs of every length it may get are compiled (the longer ones only for shapes small
-        enough to need them): lowered here, in this thread's dtype and matmul precision, then
+        programs of both lengths it may get are compiled (the longer one only for shapes small
+        enough to need it): lowered here, in this thread's dtype and matmul precision, then
         compiled on :data:`COMPILE_THREADS` threads.
         """
         import jax
@@ -590,11 +598,12 @@ class _Jax(_Backend):
         threads = _compile_threads()
         if threads < 2:
             return
+        self.ahead = True
         most = 2 if self.quick else 8
         wanted = []
         for m, k, n in shapes:
             small = 2.0 * m * k * n <= _CHAIN_FLOPS
-            for r in sorted({1, min(most, 4), most}) if small else (1,):
+            for r in (1, most) if small else (1,):
                 if (m, k, n, r) not in self.compiled:
                     wanted.append((m, k, n, r))
         spec: Callable[..., Any] = jax.ShapeDtypeStruct  # the operands' shapes, no arrays
