@@ -97,6 +97,14 @@ def test_rows_are_checked_timed_and_costed(tiny_run):
         owner = owners.loc[(*(r[k] for k in keys), r["same_program_as"])]
         assert r["compile_s"] == 0 and r["plan_formula"] == owner["plan_formula"]
         assert r["time_median_s"] == owner["time_median_s"] and r["rounds"] == owner["rounds"]
+    numpy_rows = ok[ok["backend"] == "numpy"]  # nothing to compile, but twins all the same
+    numpy_twin = numpy_rows["same_program_as"].fillna("") != ""
+    assert numpy_twin.any() and numpy_rows["compile_s"].isna().all()
+    numpy_owners = numpy_rows[~numpy_twin].set_index([*keys, "strategy"])
+    for _, r in numpy_rows[numpy_twin].iterrows():
+        owner = numpy_owners.loc[(*(r[k] for k in keys), r["same_program_as"])]
+        assert r["plan_formula"] == owner["plan_formula"]
+        assert r["time_median_s"] == owner["time_median_s"]
     assert set(jax_rows["mem_source"]) == {"xla_memory_analysis"}
     # XLA counts two flops per multiply-add (and says nothing for a single layer: no product).
     # The matrix-free executor runs the identity seeds of dense layers without a product, so
