@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import os
 import re
 import warnings
@@ -438,6 +439,34 @@ def test_matrix_free_products_are_the_ones_xla_runs(widths, strategy):
     hlo = jax.jit(lambda v: jb.jacobian(net, v, p)).lower(x).compile().as_text()
     dots = len(re.findall(r"= \S+ dot\(", hlo))
     assert dots == sum(op.kind == "matmul" for op in operations(p))
+
+
+@pytest.mark.parametrize("widths", [(8, 8, 2, 8, 8), (3, 9, 9, 3)])
+@pytest.mark.parametrize("strategy", sorted(jb.matrix_free.STRATEGIES))
+def test_vmapped_products_are_the_ones_xla_runs(widths, strategy):
+    # Over 5 points each product is one product still (the points join its free dimension, or
+    # it is a batched product of per-point blocks), doing 5 times the multiply-adds.
+    net = jb.mlp(widths, seed=0)
+    xs = jnp.linspace(-1.0, 1.0, 5 * widths[0], dtype=jnp.float32).reshape(5, widths[0])
+    p = jb.plan_matrix_free(widths, strategy)
+    hlo = jax.jit(jax.vmap(lambda v: jb.jacobian(net, v, p))).lower(xs).compile().as_text()
+    one, five = operations(p), operations(p, points=5)
+    assert len(re.findall(r"= \S+ dot\(", hlo)) == sum(op.kind == "matmul" for op in five)
+
+    def macs(ops):
+        return sum(op.repeat * math.prod(op.shape) for op in ops if op.kind == "matmul")
+
+    assert macs(five) == 5 * macs(one)
+    device = DeviceProfile.uniform(flops=1e9, bandwidth=1e12)
+    assert predict_seconds(p, device, points=5) > predict_seconds(p, device)
+
+
+def test_points_must_be_a_positive_int_and_only_for_matrix_free_plans():
+    device = DeviceProfile.uniform(flops=1e9, bandwidth=1e12)
+    with pytest.raises(jb.JacobenchError, match=re.escape("points is 0, expected a positive int")):
+        predict_seconds(jb.plan_matrix_free((3, 4)), device, points=0)
+    with pytest.raises(jb.JacobenchError, match="points is 2, expected 1: an explicit plan"):
+        predict_seconds(jb.plan((3, 4, 5)), device, points=2)
 
 
 @pytest.mark.parametrize("strategy", ["forward", "reverse", "optimal", "balanced"])

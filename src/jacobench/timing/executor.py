@@ -66,37 +66,76 @@ class Op:
         moved: Elements read and written (times the itemsize: bytes); for a product,
             :math:`mk + kn + mn`.
         label: What it is, e.g. ``"tangents J4 J3: layer 3"``.
+        repeat: How many products of ``shape`` the op makes at once: more than one for a product
+            of two per-point blocks under ``jax.vmap`` (a batched product, one launch).
     """
 
     kind: Kind
     shape: tuple[int, ...]
     moved: int
     label: str
+    repeat: int = 1
 
 
-def matrix_free_ops(plan: MatrixFreePlan) -> list[Op]:
-    """The operations the executor launches for ``plan`` (on a chain of dense ``tanh`` layers)."""
+def matrix_free_ops(plan: MatrixFreePlan, points: int = 1) -> list[Op]:
+    """The operations the executor launches for ``plan`` (on a chain of dense ``tanh`` layers).
+
+    ``points`` > 1: the operations of ``jax.vmap`` of the plan over that many points, where
+    every product of a weight with a block becomes one product over all points' blocks (the
+    points join the block's free dimension), a product of two blocks a batched product
+    (:attr:`Op.repeat`), and element-wise work covers every point.
+
+    Example:
+        ``jvp(J4 J3) @ vjp(J2 J1)`` on ``(8, 6, 2, 6, 8)``: two primal products, the 2 adjoint
+        rows through layer 1 (``(2, 6, 8)``), the primal of layer 3, ``W4 [x3 | V]`` with the 2
+        tangents, the final product. Over 4 points, the adjoint rows are 8, the tangent columns
+        and primal columns 4 times as many, and the final product is 4 products at once:
+
+        >>> import jacobench as jb
+        >>> p = jb.plan_matrix_free((8, 6, 2, 6, 8))
+        >>> [op.shape for op in matrix_free_ops(p) if op.kind == "matmul"]
+        [(6, 8, 1), (2, 6, 1), (2, 6, 8), (6, 2, 1), (8, 6, 3), (8, 2, 8)]
+        >>> [(op.shape, op.repeat) for op in matrix_free_ops(p, 4) if op.kind == "matmul"][2:]
+        [((8, 6, 8), 1), ((6, 2, 4), 1), ((8, 6, 12), 1), ((8, 2, 8), 4)]
+    """
     lister = Generic if plan.strategy in JAX_BASELINES else Dense
-    return lister(plan.widths).plan(plan.tree)
+    return lister(plan.widths, points).plan(plan.tree)
 
 
 class Generic:
     """The operations of ``jax.vmap`` of ``jax.jvp`` / ``jax.vjp`` passes (see :mod:`.predict`)."""
 
-    def __init__(self, widths: tuple[int, ...]) -> None:
+    def __init__(self, widths: tuple[int, ...], points: int = 1) -> None:
         self.d = widths
+        self.points = points
         self.ops: list[Op] = []
 
-    def add(self, kind: Kind, shape: tuple[int, ...], moved: int, label: str) -> None:
-        """Append one operation."""
-        self.ops.append(Op(kind, shape, moved, label))
+    def add(
+        self, kind: Kind, shape: tuple[int, ...], moved: int, label: str, free: int | None = None
+    ) -> None:
+        """Append one operation; for several points, the operation over all of them.
+
+        ``free``: for a product, the dimension of ``shape`` the points join (0 for adjoint
+        rows, 2 for tangent columns; None: both factors are per point, a batched product).
+        """
+        p, repeat = self.points, 1
+        if p > 1 and kind == "matmul":
+            if free is None:
+                repeat, moved = p, moved * p
+            else:
+                shape = tuple(s * p if i == free else s for i, s in enumerate(shape))
+                m, k, n = shape
+                moved = m * k + k * n + m * n
+        elif p > 1 and kind in ("elementwise", "tanh"):
+            shape, moved = (shape[0] * p, *shape[1:]), moved * p
+        self.ops.append(Op(kind, shape, moved, label, repeat))
 
     def plan(self, tree: Node) -> list[Op]:
         """The operations of the plan ``tree``, in order."""
         d = self.d
         for layer in range(1, len(d)):
             m, k = d[layer], d[layer - 1]
-            self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}")
+            self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}", free=2)
             self.add("tanh", (m,), 3 * m, f"primal layer {layer}: tanh")
         stack: list[tuple[Node, bool]] = [(tree, False)]
         while stack:  # children before parents, as the executor evaluates them
@@ -133,7 +172,8 @@ class Generic:
                 self.add("elementwise", (d[lo - 1], b), d[lo - 1] * b, f"{name}: seed")
             for layer in range(lo, hi + 1):
                 m, k = d[layer], d[layer - 1]
-                self.add("matmul", (m, k, b), m * k + k * b + m * b, f"{name}: layer {layer}")
+                moved = m * k + k * b + m * b
+                self.add("matmul", (m, k, b), moved, f"{name}: layer {layer}", free=2)
                 self.add(
                     "elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, times tanh'"
                 )
@@ -151,7 +191,8 @@ class Generic:
                 self.add(
                     "elementwise", (b, m), 2 * b * m + m, f"{name}: layer {layer}, times tanh'"
                 )
-                self.add("matmul", (b, m, k), b * m + m * k + b * k, f"{name}: layer {layer}")
+                moved = b * m + m * k + b * k
+                self.add("matmul", (b, m, k), moved, f"{name}: layer {layer}", free=0)
 
         self.batches(one, a, batch, rows=d[lo - 1], seed_rows=d[hi] if seeded else 0, name=name)
 
@@ -190,7 +231,7 @@ class Dense(Generic):
     def primal(self, layer: int) -> None:
         """Layer ``layer``'s activation: its product and its ``tanh``."""
         m, k = self.d[layer], self.d[layer - 1]
-        self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}")
+        self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}", free=2)
         self.add("tanh", (m,), 3 * m, f"primal layer {layer}: tanh")
 
     def act(self, index: int) -> None:
@@ -218,13 +259,15 @@ class Dense(Generic):
                     self.add("elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, D W")
                 elif not known and b < FUSE_BELOW:  # W [h | V]: the primal rides along
                     self.add("elementwise", (k, b + 1), k * (2 * b + 2), f"{name}: [h | V]")
-                    self.add("matmul", (m, k, b + 1), m * k + (k + m) * (b + 1), f"{name}: W [h|V]")
+                    moved = m * k + (k + m) * (b + 1)
+                    self.add("matmul", (m, k, b + 1), moved, f"{name}: W [h|V]", free=2)
                     self.add("tanh", (m,), 3 * m, f"primal layer {layer}: tanh")
                     self.add("elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, slope")
                 else:
                     if not known:
                         self.primal(layer)
-                    self.add("matmul", (m, k, b), m * k + k * b + m * b, f"{name}: layer {layer}")
+                    moved = m * k + k * b + m * b
+                    self.add("matmul", (m, k, b), moved, f"{name}: layer {layer}", free=2)
                     self.add("elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, slope")
                 if layer == self.top + 1:  # a new activation: kept
                     self.top = layer
@@ -244,6 +287,7 @@ class Dense(Generic):
                     self.add("elementwise", (b, k), 2 * b * k + b, f"{name}: layer {layer}, D W")
                     continue
                 self.add("elementwise", (b, m), 2 * b * m + m, f"{name}: layer {layer}, slope")
-                self.add("matmul", (b, m, k), b * m + m * k + b * k, f"{name}: layer {layer}")
+                moved = b * m + m * k + b * k
+                self.add("matmul", (b, m, k), moved, f"{name}: layer {layer}", free=0)
 
         self.batches(one, a, batch, rows=d[lo - 1], seed_rows=d[hi] if seeded else 0, name=name)

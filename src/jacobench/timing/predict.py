@@ -41,7 +41,11 @@ identity seeds without a product; for ``"jacfwd"`` / ``"jacrev"``, ``jax.vmap`` 
   batches that do not fill a whole ``batch`` run once more after the loop, without loop control;
 * a ``multiply`` node: the product :math:`(d_{hi}, d_k, d_{lo-1})`;
 * the call has one argument, ``x``; reading the weights is in the products' bytes, writing the
-  result in the last op's.
+  result in the last op's;
+* ``points`` > 1 (``jax.vmap`` over points): a product of a weight with a block is one product
+  over every point's block (the points join its free dimension: tangent columns, adjoint rows,
+  the primal's column), a product of two blocks is a batched product (``repeat`` products of its
+  shape, one launch), element-wise work covers every point.
 
 Example:
     The chain ``(50, 5, 100, 10)`` planned ``(J3 J2) J1`` on a made-up device doing 1 Gflop/s,
@@ -94,6 +98,7 @@ def predict_seconds(
     profile: DeviceProfile,
     backend: str = "jax",
     dtype: str = "float32",
+    points: int = 1,
 ) -> float:
     """Predicted seconds of one call running ``plan`` on the device ``profile`` describes.
 
@@ -103,6 +108,9 @@ def predict_seconds(
             :func:`jacobench.calibrate`).
         backend: ``"numpy"`` or ``"jax"`` for an explicit plan; ``"jax"`` for a matrix-free one.
         dtype: ``"float32"`` or ``"float64"``, the element type of the arrays.
+        points: For a matrix-free plan, the per-example Jacobians of this many points in one
+            call (``jax.vmap`` of :func:`jacobench.jacobian`); see
+            :func:`jacobench.timing.executor.matrix_free_ops`.
 
     Returns:
         Seconds, by the formula of :mod:`jacobench.timing.predict`.
@@ -123,7 +131,7 @@ def predict_seconds(
         jacobench.errors.JacobenchError: backend 'numpy' cannot run a matrix-free plan; it runs \
 on backend 'jax' only
     """
-    return float(sum(seconds for _, seconds in explain(plan, profile, backend, dtype)))
+    return float(sum(seconds for _, seconds in explain(plan, profile, backend, dtype, points)))
 
 
 def explain(
@@ -131,6 +139,7 @@ def explain(
     profile: DeviceProfile,
     backend: str = "jax",
     dtype: str = "float32",
+    points: int = 1,
 ) -> list[tuple[Op, float]]:
     """Each operation of ``plan`` with its predicted seconds (launch included), then the call.
 
@@ -143,7 +152,7 @@ def explain(
         >>> [(op.label, round(s, 12)) for op, s in explain(jb.plan((10, 10, 10)), device)]
         [('product J2 @ J1', 2e-06), ('call', 1e-05)]
     """
-    ops = operations(plan, backend)
+    ops = operations(plan, backend, points)
     rates = profile.rates(backend)
     rates.rates(dtype)  # the dtype must be there
     size = np.dtype(dtype).itemsize
@@ -151,7 +160,8 @@ def explain(
     products = [i for i, op in enumerate(ops) if op.kind == "matmul"]
     if products:
         m, k, n = np.array([ops[i].shape for i in products]).T
-        seconds[products] += profile.matmul_seconds(m, k, n, dtype, backend)
+        repeat = np.array([ops[i].repeat for i in products])
+        seconds[products] += repeat * profile.matmul_seconds(m, k, n, dtype, backend)
     for kind in ("elementwise", "tanh"):
         chosen = [i for i, op in enumerate(ops) if op.kind == kind]
         if chosen:
@@ -167,11 +177,14 @@ def explain(
     return out
 
 
-def operations(plan: Plan | MatrixFreePlan, backend: str = "jax") -> list[Op]:
+def operations(plan: Plan | MatrixFreePlan, backend: str = "jax", points: int = 1) -> list[Op]:
     """The operations the executor launches for ``plan`` on ``backend``, in order.
 
+    ``points``: for a matrix-free plan, ``jax.vmap`` of it over that many points.
+
     Raises:
-        JacobenchError: For a backend the plan cannot run on.
+        JacobenchError: For a backend the plan cannot run on, or ``points`` that is not a
+            positive int (or is not 1 for an explicit plan, which has no points).
 
     Example:
         >>> import jacobench as jb
@@ -183,7 +196,13 @@ def operations(plan: Plan | MatrixFreePlan, backend: str = "jax") -> list[Op]:
         matmul       (4, 3, 3)    tangents J1: layer 1
         elementwise  (4, 3)       tangents J1: layer 1, times tanh'
     """
+    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+        raise JacobenchError(f"points is {points!r}, expected a positive int")
     if isinstance(plan, Plan):
+        if points != 1:
+            raise JacobenchError(
+                f"points is {points}, expected 1: an explicit plan multiplies given Jacobians"
+            )
         if backend not in ("numpy", "jax"):
             raise JacobenchError(
                 f"backend {backend!r} cannot run an explicit plan; valid options are "
@@ -195,7 +214,7 @@ def operations(plan: Plan | MatrixFreePlan, backend: str = "jax") -> list[Op]:
             raise JacobenchError(
                 f"backend {backend!r} cannot run a matrix-free plan; it runs on backend 'jax' only"
             )
-        return matrix_free_ops(plan)
+        return matrix_free_ops(plan, points)
     raise JacobenchError(
         f"plan is {type(plan).__name__}, expected a jacobench.Plan or jacobench.MatrixFreePlan"
     )

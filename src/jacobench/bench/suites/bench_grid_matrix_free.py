@@ -113,8 +113,7 @@ def test_matrix_free(
         "model_macs": batch * plan.macs,
         "model_forward_macs": batch * plan.forward_macs,
         "model_reverse_macs": batch * plan.reverse_macs,
-        # The time model describes one point; a vmapped batch is not predicted (NaN).
-        "model_seconds": model_seconds(plan, "jax") if batch == 1 else float("nan"),
+        "model_seconds": model_seconds(plan, "jax", batch),  # a batch: vmap over its points
         # Every point's working set at once, plus the points (the weights are not counted).
         "mem_model_bytes": batch * (plan.memory_bytes(DTYPE) + widths[0] * itemsize),
     }

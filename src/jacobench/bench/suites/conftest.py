@@ -150,12 +150,13 @@ def device_profile(pytestconfig):
 
 @pytest.fixture
 def model_seconds(device_profile):
-    """``model_seconds(plan, backend)``: the plan's predicted seconds (NaN without a profile)."""
+    """``model_seconds(plan, backend, points=1)``: the plan's predicted seconds (for ``points``
+    > 1, of ``jax.vmap`` of it over that many points); NaN without a profile."""
 
-    def predict(plan, backend: str) -> float:
+    def predict(plan, backend: str, points: int = 1) -> float:
         if device_profile is None:
             return math.nan
-        return predict_seconds(plan, device_profile, backend, DTYPE)
+        return predict_seconds(plan, device_profile, backend, DTYPE, points)
 
     return predict
 
