@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import jacobench as jb
 from jacobench import cli, explicit
+from jacobench._core import TIME_MARGIN
 from jacobench.units import format_bytes
 
 
@@ -476,16 +477,17 @@ def test_profile_adds_predicted_time_and_the_time_optimal_plan(tmp_path, capsys)
         fastest = planner(widths, objective="time", profile=device)
         assert rows[3]["formula"] == fastest.formula
         assert rows[3]["predicted_seconds"] == predict_seconds(fastest, device)
-        assert rows[3]["predicted_seconds"] <= min(row["predicted_seconds"] for row in rows)
+        least = min(row["predicted_seconds"] for row in rows)
+        assert rows[3]["predicted_seconds"] <= (1 + TIME_MARGIN) * least
     # A tie in multiply-adds, broken by what the executor skips (an identity seed's product).
     assert report["matrix_free"][2]["formula"] == "jvp(J3 J2 J1)"
-    assert report["matrix_free"][3]["formula"] == "vjp(J1, seed=jvp(J3 J2))"
+    assert report["matrix_free"][3]["formula"] == "vjp(J3 J2 J1)"
     status, out, err = run(argv, capsys)
     assert (status, err) == (0, "")
     lines = out.splitlines()
     assert lines[1] == f"predicted time: JAX on synthetic (profile {path})"
     assert lines[2].split()[-2:] == ["predicted", "time"]
-    assert "optimal time: vjp(J1, seed=jvp(J3 J2))" in lines
+    assert "optimal time: vjp(J3 J2 J1)" in lines
 
 
 def test_profile_and_budget_give_the_time_optimal_plan_within_it(tmp_path, capsys):

@@ -268,26 +268,32 @@ OBJECTIVES = ("macs", "time")
 :mod:`jacobench.timing` predicts for a device."""
 
 TIME_MARGIN = 0.05
-"""``objective="time"`` keeps the multiply-add optimal plan unless the time-optimal one is
-predicted more than this fraction faster. The time model is good to about 20% per row, so a
-plan it predicts a hair faster (often a tie: the same products in another order, or an identity
-seed the executor never multiplies) is no reason to leave the plan with the fewest multiply-adds,
-which the benchmark measures the more reliably of the two."""
+"""``objective="time"`` keeps the multiply-add optimal plan (else plain forward or reverse mode)
+unless the time-optimal one is predicted more than this fraction faster. The time model is good to
+about 20% per row, so a plan it predicts a hair faster (often a tie: the same products in another
+order, or an identity seed the executor never multiplies) is no reason to leave the plan with the
+fewest multiply-adds or one of the two modes, which the benchmark measures the more reliably."""
 
 PlanT = TypeVar("PlanT")
 
 
-def fastest_of(by_macs: PlanT, fastest: PlanT, seconds: Callable[[PlanT], float]) -> PlanT:
-    """``by_macs`` unless ``fastest`` is predicted more than :data:`TIME_MARGIN` faster.
+def fastest_of(plain: Sequence[PlanT], fastest: PlanT, seconds: Callable[[PlanT], float]) -> PlanT:
+    """The first of ``plain`` within :data:`TIME_MARGIN` of ``fastest``'s seconds, else ``fastest``.
+
+    ``plain``: the plans to prefer, in order (the multiply-add optimal plan, then the faster of
+    forward and reverse mode).
 
     Example:
-        >>> fastest_of("fewest MACs", "fastest", {"fewest MACs": 1.04, "fastest": 1.0}.get)
-        'fewest MACs'
-        >>> fastest_of("fewest MACs", "fastest", {"fewest MACs": 1.2, "fastest": 1.0}.get)
+        >>> times = {"fewest MACs": 1.2, "reverse": 1.04, "fastest": 1.0}
+        >>> fastest_of(["fewest MACs", "reverse"], "fastest", times.get)
+        'reverse'
+        >>> fastest_of(["fewest MACs"], "fastest", times.get)
         'fastest'
     """
-    if by_macs is fastest or seconds(by_macs) <= (1 + TIME_MARGIN) * seconds(fastest):
-        return by_macs
+    limit = (1 + TIME_MARGIN) * seconds(fastest)
+    for candidate in plain:
+        if candidate is fastest or seconds(candidate) <= limit:
+            return candidate
     return fastest
 
 

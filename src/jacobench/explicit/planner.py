@@ -435,8 +435,10 @@ def _plan_within(base: Plan, budget: int, priced: ProductCost | None = None) -> 
     if priced is None:
         return replace(planned, budget_elements=budget)
     fewest = tree_within(base.widths, budget, None)
-    by_macs = planned if fewest is None else _plan_tree(base.widths, fewest, "optimal")
-    chosen = fastest_of(by_macs, planned, _seconds_of(priced))
+    plain = [] if fewest is None else [_plan_tree(base.widths, fewest, "optimal")]
+    plain += [p for p in _modes(base.widths, priced) if p.peak_elements <= budget]
+    chosen = fastest_of(plain, planned, _seconds_of(priced))
+    chosen = _plan_tree(base.widths, chosen.tree, "optimal")
     return replace(chosen, budget_elements=budget, objective="time")
 
 
@@ -457,12 +459,19 @@ def _product_costs(objective: str, profile: Any, backend: str, element: Any) -> 
 def _plan_fastest(widths: tuple[int, ...], priced: ProductCost) -> Plan:
     """The bracketing with the least predicted seconds (``priced``: the products' seconds).
 
-    The multiply-add optimal bracketing, unless this one is predicted more than
-    :data:`~jacobench._core.TIME_MARGIN` faster.
+    The multiply-add optimal bracketing (else forward or reverse mode), unless this one is
+    predicted more than :data:`~jacobench._core.TIME_MARGIN` faster.
     """
     fastest = _plan_tree(widths, cheapest(widths, priced), "optimal")
-    chosen = fastest_of(_plan_named(widths, "optimal"), fastest, _seconds_of(priced))
-    return replace(chosen, objective="time")
+    plain = [_plan_named(widths, "optimal"), *_modes(widths, priced)]
+    chosen = fastest_of(plain, fastest, _seconds_of(priced))
+    return replace(_plan_tree(widths, chosen.tree, "optimal"), objective="time")
+
+
+def _modes(widths: tuple[int, ...], priced: ProductCost) -> list[Plan]:
+    """Forward and reverse mode, the faster (predicted) first."""
+    modes = [_plan_named(widths, "forward"), _plan_named(widths, "reverse")]
+    return sorted(modes, key=_seconds_of(priced))
 
 
 def _seconds_of(priced: ProductCost) -> Callable[[Plan], float]:

@@ -343,15 +343,15 @@ memory budget of 204,800 bytes (200 KiB) with float32 elements; the smallest bud
 
         By predicted time the planner sees what the executor does beyond the multiply-adds: an
         identity seed costs it no product (the first factor is ``D W`` itself). On
-        ``(64, 64, 512, 64)`` two plans tie at 4,456,448 MACs; the one that starts both of its
-        passes from an identity makes one big product instead of two:
+        ``(64, 64, 512, 64)`` forward and reverse mode tie at 4,456,448 MACs; reverse mode's
+        identity seed, at the wide end, skips the big product ``(64, 512, 64)``:
 
         >>> from jacobench.timing import DeviceProfile
         >>> device = DeviceProfile.uniform(flops=1e9, bandwidth=1e10, op_overhead_s=1e-6)
         >>> plan((64, 64, 512, 64)).formula
         'jvp(J3 J2 J1)'
         >>> plan((64, 64, 512, 64), objective="time", profile=device).formula
-        'vjp(J1, seed=jvp(J3 J2))'
+        'vjp(J3 J2 J1)'
     """
     d = validate_widths(widths)
     element = element_of(dtype)
@@ -391,12 +391,19 @@ def _time_costs(
 def _plan_fastest(widths: tuple[int, ...], timed: Costs) -> MatrixFreePlan:
     """The plan with the least predicted seconds (``timed``: a seconds cost object).
 
-    The multiply-add optimal plan, unless this one is predicted more than
-    :data:`~jacobench._core.TIME_MARGIN` faster.
+    The multiply-add optimal plan (else forward or reverse mode), unless this one is predicted
+    more than :data:`~jacobench._core.TIME_MARGIN` faster.
     """
     fastest = _plan_tree(widths, cheapest(widths, timed), "optimal", None)
-    chosen = fastest_of(_plan_named(widths, "optimal", None), fastest, _seconds_of(timed))
-    return replace(chosen, objective="time")
+    plain = [_plan_named(widths, "optimal", None), *_modes(widths, timed)]
+    chosen = fastest_of(plain, fastest, _seconds_of(timed))
+    return replace(_plan_tree(widths, chosen.tree, "optimal", None), objective="time")
+
+
+def _modes(widths: tuple[int, ...], timed: Costs) -> list[MatrixFreePlan]:
+    """Forward and reverse mode, the faster (predicted) first."""
+    modes = [_plan_named(widths, "forward", None), _plan_named(widths, "reverse", None)]
+    return sorted(modes, key=_seconds_of(timed))
 
 
 def _seconds_of(timed: Costs) -> Callable[[MatrixFreePlan], float]:
@@ -465,8 +472,10 @@ def _plan_within(
     if timed is None:
         return replace(planned, budget_elements=budget)
     fewest = cheapest_within(base.widths, budget, macs)
-    by_macs = planned if fewest is None else _plan_tree(base.widths, fewest, "optimal", None)
-    chosen = fastest_of(by_macs, planned, _seconds_of(timed))
+    plain = [] if fewest is None else [_plan_tree(base.widths, fewest, "optimal", None)]
+    plain += [p for p in _modes(base.widths, timed) if p.peak_elements <= budget]
+    chosen = fastest_of(plain, planned, _seconds_of(timed))
+    chosen = _plan_tree(base.widths, chosen.tree, "optimal", None)
     return replace(chosen, budget_elements=budget, objective="time")
 
 
