@@ -384,7 +384,8 @@ def _suspects(
         least = np.flip(np.minimum.accumulate(np.flip(least, axis), axis=axis), axis)
     sizes = np.asarray(grid, dtype=float)
     flops = 2.0 * sizes[:, None, None] * sizes[None, :, None] * sizes[None, None, :]
-    log_rate = np.log(flops / seconds)  # -inf where not measured
+    with np.errstate(divide="ignore"):
+        log_rate = np.log(flops / seconds)  # -inf where not measured
     dips = np.zeros_like(seconds, dtype=bool)
     for axis in range(3):
         rate = np.moveaxis(log_rate, axis, 0)
