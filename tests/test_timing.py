@@ -367,15 +367,16 @@ def test_a_profile_lacking_a_dtype_is_recalibrated(tmp_path, fake_machine):
 # --- calibration on this machine (a tiny grid) ------------------------------------------------
 
 
+def tiny_calibration(progress):
+    """A JAX, float32 calibration of the 8 shapes of sizes (1, 8)."""
+    return calibrate(
+        backends=("jax",), dtypes=("float32",), quick=True, sizes=(1, 8), progress=progress
+    )
+
+
 def test_quick_calibration_measures_this_machine(tmp_path):
     seen = []
-    p = calibrate(
-        backends=("jax",),
-        dtypes=("float32",),
-        quick=True,
-        sizes=(1, 8),
-        progress=lambda f, m: seen.append(f),
-    )
+    p = tiny_calibration(lambda f, m: seen.append(f))
     assert [b.backend for b in p.backends] == ["jax"] and p.dtypes == ("float32",)
     assert p.jax_version == jax.__version__ and p.platform == jax.devices()[0].platform
     assert seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen) and seen == sorted(seen)
@@ -400,13 +401,7 @@ def test_calibration_compiles_ahead_on_threads(monkeypatch):
 
     monkeypatch.setattr(micro._Jax, "matmul", spy)
     messages = []
-    p = calibrate(
-        backends=("jax",),
-        dtypes=("float32",),
-        quick=True,
-        sizes=(1, 8),
-        progress=lambda f, m: messages.append(m),
-    )
+    p = tiny_calibration(lambda f, m: messages.append(m))
     assert any("compiling 16 programs on 2 threads" in m for m in messages)  # 8 shapes x (1, 2)
     assert len(compiled_when_timed) >= 8 and all(compiled_when_timed)
     assert len(p.rates("jax").rates("float32").matmul) == 8 and 0 < p.matmul_seconds(8, 8, 8) < 1
