@@ -561,30 +561,43 @@ class _Jax(_Backend):
     def matmul(self, m: int, k: int, n: int, dtype: str) -> float:
         """One product's seconds, from a chain of ``r`` of them.
 
-        The chain's time less the call's fixed cost and the links between the products, over
-        ``r`` (fewer products, the longer one takes).
+        With ``r`` > 1, the chain's time less that of a single product, over ``r - 1``, less a
+        link: no fixed cost of a call enters (it is hard to measure to a few microseconds, and
+        these products take tens of microseconds). With ``r`` = 1 (products of milliseconds), the
+        product's time less the call's fixed cost.
         """
         import jax
 
         a, b = (jax.device_put(v) for v in self.operands.get(m, k, n, dtype))
         r = self.repeats.get((m, k, n), 1)
+        chain = self._program(m, k, n, r, a, b)
+        seconds = self.meter.seconds(lambda: _wait(chain(a, b)))
+        if r == 1:
+            return seconds - self.fixed
+        one = self._program(m, k, n, 1, a, b)
+        single = self.meter.seconds(lambda: _wait(one(a, b)))
+        link = self.link_s(min(m * k, k * n) * a.dtype.itemsize)
+        return (seconds - single) / (r - 1) - link
+
+    def _program(self, m: int, k: int, n: int, r: int, a: Any, b: Any) -> Any:
+        """The compiled chain of ``r`` products (compiled now unless :meth:`prepare` did)."""
         compiled = self.compiled.get((m, k, n, r))
         if compiled is None:
             compiled = self.compiled[m, k, n, r] = _chained(m, k, n, r).lower(a, b).compile()
-        seconds = self.meter.seconds(lambda: _wait(compiled(a, b)))
-        link = self.link_s(min(m * k, k * n) * a.dtype.itemsize)
-        return (seconds - self.fixed - (r - 1) * link) / r
+        return compiled
 
     def plan_repeats(self, shape: tuple[int, int, int], estimate_s: float) -> None:
-        """Chain more products of a shape the quicker it is: the call's fixed cost weighs little.
+        """Chain more products of a shape the quicker it is (see :meth:`matmul`).
 
         Where programs are compiled ahead (:meth:`prepare`), two lengths only: ``most`` or 1.
         """
         most = 2 if self.quick else 8
-        if estimate_s < 2e-5 or (self.ahead and estimate_s < 2e-4):
+        if self.ahead:
+            self.repeats[shape] = most if estimate_s < 2e-4 else 1
+        elif estimate_s < 2e-5:
             self.repeats[shape] = most
         else:
-            self.repeats[shape] = min(most, 4) if estimate_s < 2e-4 else 1
+            self.repeats[shape] = min(most, 4) if estimate_s < 2e-3 else 1
 
     def prepare(self, shapes: Sequence[tuple[int, int, int]], dtype: str) -> None:
         """On an accelerator, compile every program :meth:`matmul` may time, all at once.
