@@ -436,8 +436,8 @@ def _plan_within(base: Plan, budget: int, priced: ProductCost | None = None) -> 
         return replace(planned, budget_elements=budget)
     fewest = tree_within(base.widths, budget, None)
     plain = [] if fewest is None else [_plan_tree(base.widths, fewest, "optimal")]
-    plain += [p for p in _modes(base.widths, priced) if p.peak_elements <= budget]
-    chosen = fastest_of(plain, planned, _seconds_of(priced))
+    modes = [p for p in _modes(base.widths) if p.peak_elements <= budget]
+    chosen = fastest_of(plain, modes, planned, _seconds_of(priced))
     chosen = _plan_tree(base.widths, chosen.tree, "optimal")
     return replace(chosen, budget_elements=budget, objective="time")
 
@@ -463,15 +463,14 @@ def _plan_fastest(widths: tuple[int, ...], priced: ProductCost) -> Plan:
     predicted more than :data:`~jacobench._core.TIME_MARGIN` faster.
     """
     fastest = _plan_tree(widths, cheapest(widths, priced), "optimal")
-    plain = [_plan_named(widths, "optimal"), *_modes(widths, priced)]
-    chosen = fastest_of(plain, fastest, _seconds_of(priced))
+    plain = [_plan_named(widths, "optimal")]
+    chosen = fastest_of(plain, _modes(widths), fastest, _seconds_of(priced))
     return replace(_plan_tree(widths, chosen.tree, "optimal"), objective="time")
 
 
-def _modes(widths: tuple[int, ...], priced: ProductCost) -> list[Plan]:
-    """Forward and reverse mode, the faster (predicted) first."""
-    modes = [_plan_named(widths, "forward"), _plan_named(widths, "reverse")]
-    return sorted(modes, key=_seconds_of(priced))
+def _modes(widths: tuple[int, ...]) -> list[Plan]:
+    """Forward and reverse mode."""
+    return [_plan_named(widths, "forward"), _plan_named(widths, "reverse")]
 
 
 def _seconds_of(priced: ProductCost) -> Callable[[Plan], float]:

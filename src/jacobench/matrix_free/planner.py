@@ -395,15 +395,14 @@ def _plan_fastest(widths: tuple[int, ...], timed: Costs) -> MatrixFreePlan:
     more than :data:`~jacobench._core.TIME_MARGIN` faster.
     """
     fastest = _plan_tree(widths, cheapest(widths, timed), "optimal", None)
-    plain = [_plan_named(widths, "optimal", None), *_modes(widths, timed)]
-    chosen = fastest_of(plain, fastest, _seconds_of(timed))
+    plain = [_plan_named(widths, "optimal", None)]
+    chosen = fastest_of(plain, _modes(widths), fastest, _seconds_of(timed))
     return replace(_plan_tree(widths, chosen.tree, "optimal", None), objective="time")
 
 
-def _modes(widths: tuple[int, ...], timed: Costs) -> list[MatrixFreePlan]:
-    """Forward and reverse mode, the faster (predicted) first."""
-    modes = [_plan_named(widths, "forward", None), _plan_named(widths, "reverse", None)]
-    return sorted(modes, key=_seconds_of(timed))
+def _modes(widths: tuple[int, ...]) -> list[MatrixFreePlan]:
+    """Forward and reverse mode."""
+    return [_plan_named(widths, "forward", None), _plan_named(widths, "reverse", None)]
 
 
 def _seconds_of(timed: Costs) -> Callable[[MatrixFreePlan], float]:
@@ -473,8 +472,8 @@ def _plan_within(
         return replace(planned, budget_elements=budget)
     fewest = cheapest_within(base.widths, budget, macs)
     plain = [] if fewest is None else [_plan_tree(base.widths, fewest, "optimal", None)]
-    plain += [p for p in _modes(base.widths, timed) if p.peak_elements <= budget]
-    chosen = fastest_of(plain, planned, _seconds_of(timed))
+    modes = [p for p in _modes(base.widths) if p.peak_elements <= budget]
+    chosen = fastest_of(plain, modes, planned, _seconds_of(timed))
     chosen = _plan_tree(base.widths, chosen.tree, "optimal", None)
     return replace(chosen, budget_elements=budget, objective="time")
 

@@ -640,9 +640,15 @@ take well over 20 microseconds)."""
 
 
 def _compile_threads() -> int:
-    """How many threads compile ahead: :data:`COMPILE_THREADS`, else see its docstring."""
-    if COMPILE_THREADS is not None:
-        return COMPILE_THREADS
+    """How many threads compile ahead: :data:`COMPILE_THREADS`, else :func:`ahead_threads`."""
+    return COMPILE_THREADS if COMPILE_THREADS is not None else ahead_threads()
+
+
+def ahead_threads() -> int:
+    """Threads to compile programs ahead on: every host core beside an accelerator, 0 on a CPU.
+
+    Also the benchmark suites' ``--compile-threads auto``.
+    """
     import jax
 
     if jax.devices()[0].platform == "cpu":

@@ -52,6 +52,7 @@ import pytest
 from jacobench.bench import grid, harness, measure
 from jacobench.bench.tidy import UNSTABLE_IQR_RATIO
 from jacobench.timing import load, predict_seconds, stale_reason
+from jacobench.timing.micro import ahead_threads
 from jacobench.units import format_bytes, parse_bytes
 
 # Float64 references need x64; every timed array is given an explicit dtype.
@@ -293,11 +294,7 @@ _AHEAD_DONE: set[Any] = set()
 def compile_threads(pytestconfig) -> int:
     """``--compile-threads``: a number, or "auto" (all host cores beside an accelerator, else 0)."""
     given = pytestconfig.getoption("--compile-threads")
-    if given != "auto":
-        return int(given)
-    if jax.devices()[0].platform == "cpu":
-        return 0
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return ahead_threads() if given == "auto" else int(given)
 
 
 def compile_ahead(config_key: Any, jobs: dict[Any, Callable[[], Any]], threads: int) -> None:
