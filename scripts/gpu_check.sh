@@ -49,10 +49,22 @@ mkdir -p "$OUT/results/profiles"
 PY="${PYTHON:-python}"
 start=$(date +%s)
 elapsed() { echo $(( $(date +%s) - start )); }
-"$PY" - <<'EOF'
-import jax
-print("jacobench gpu_check: jax", jax.__version__, "devices", jax.devices(), flush=True)
-EOF
+# XLA's GPU compiler times candidate kernels for every product (autotuning), which serialises on
+# the one device and made each chain cost ~30 s to compile: use cuBLAS's own choice of algorithm
+# instead (GPU_XLA_FLAGS="" keeps XLA's defaults; an XLA_FLAGS already set is left alone). The
+# first program runs with the flags: an XLA that does not know them stops, and runs without.
+GPU_XLA_FLAGS="${GPU_XLA_FLAGS---xla_gpu_autotune_level=0 --xla_gpu_enable_triton_gemm=false}"
+hello='import jax, jax.numpy as j
+(j.ones((64, 64)) @ j.ones((64, 64))).block_until_ready()
+print("jacobench gpu_check: jax", jax.__version__, "devices", jax.devices(), flush=True)'
+if [ -z "${XLA_FLAGS:-}" ] && [ -n "$GPU_XLA_FLAGS" ] && XLA_FLAGS="$GPU_XLA_FLAGS" "$PY" -c "$hello"; then
+    export XLA_FLAGS="$GPU_XLA_FLAGS"
+else
+    [ -z "${XLA_FLAGS:-}" ] && [ -n "$GPU_XLA_FLAGS" ] && \
+        echo "jacobench gpu_check: XLA does not take '$GPU_XLA_FLAGS'; its defaults are used"
+    "$PY" -c "$hello"
+fi
+echo "jacobench gpu_check: XLA_FLAGS='${XLA_FLAGS:-}'"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 
 if [ "$PROFILE" = "auto" ]; then
@@ -73,7 +85,7 @@ status=0
 "$PY" -m jacobench.bench.harness --grid "$GRID" --matmul-precision highest --profile "$PROFILE" \
     --results-dir "$OUT/results" --plots-dir "$OUT/plots" \
     --memory-budget "$MEMORY_BUDGET" --time-limit "$TIME_LIMIT" --jax-cache-dir "$JAX_CACHE" \
-    -- -q --timing-target=0.2 --row-time-limit=60 > "$OUT/harness.log" 2>&1 \
+    -- -q --timing-target=0.2 --row-time-limit=60 --durations=40 > "$OUT/harness.log" 2>&1 \
     || status=$?
 grep -E "^jacobench" "$OUT/harness.log" | tail -n 20
 
@@ -100,7 +112,8 @@ EOF
 fi
 echo "jacobench gpu_check: done after $(elapsed) s"
 if [ "${ARCHIVE:-0}" = "1" ]; then
-    (cd "$OUT" && tar czf gpu_run.tgz --exclude gpu_run.tgz . && find . -mindepth 1 \
-        ! -name gpu_run.tgz -delete) || echo "jacobench gpu_check: could not archive $OUT"
+    pack="$(mktemp -d)/gpu_run.tgz"  # outside "$OUT", which tar must not see change
+    (tar czf "$pack" -C "$OUT" . && find "$OUT" -mindepth 1 -delete && mv "$pack" "$OUT/") \
+        || echo "jacobench gpu_check: could not archive $OUT"
 fi
 exit "$status"
