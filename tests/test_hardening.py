@@ -203,8 +203,12 @@ def test_vectorised_program_with_layer_costs_equals_the_reference(widths, data):
 class SecondsCosts:
     """A cost object in seconds (floats), as another objective plugs in: the seam.
 
-    A pass seeded by a child's result (push, pull) costs more than one with an identity seed.
+    A pass seeded by a child's result (push, pull) costs more than one with an identity seed;
+    ``prices_passes`` asks the planners to say which (``model.pass_cost``), as the time model's
+    costs do. Without it they are asked the identity-seeded price alone.
     """
+
+    prices_passes = True
 
     def __init__(self, d):
         self.macs = costs_of(d)
