@@ -16,8 +16,8 @@ What is measured, per backend:
   call, ``call_overhead_s``; ``arg_overhead_s`` from a function of eight scalars against one.
   numpy: one 1x1 product is a launch; :func:`jacobench.multiply` of one 1x1 matrix the call, of
   eight matrices the extra per argument;
-* bandwidth: ``v * 0.999 + 0.0005`` over float32 arrays moving 64 KiB to 256 MiB (read plus
-  written), in an XLA loop (see below);
+* bandwidth: ``v * 0.999 + 0.0005`` over float32 arrays moving 64 KiB, 1, 8, 64 and 256 MiB
+  (read plus written), in an XLA loop (see below);
 
 per backend and dtype:
 
@@ -79,7 +79,7 @@ threads. 64 shapes: the 125 of the points 1, 8, 64, 512, 4096 with chains of 1, 
 QUICK_SIZES = (1, 16, 256)
 """The grid of ``quick=True``."""
 
-_BANDWIDTH_BYTES = (1 << 16, 1 << 20, 1 << 24, 1 << 28)
+_BANDWIDTH_BYTES = (1 << 16, 1 << 20, 1 << 23, 1 << 26, 1 << 28)
 _QUICK_BANDWIDTH_BYTES = (1 << 16, 1 << 22)
 _ELEMENTWISE_N = 1 << 18
 
@@ -547,7 +547,9 @@ class _Jax(_Backend):
         return max(per_trip(v) - self.loop_s, 0.0) + self.per_op
 
     def stream(self, n: int) -> float:
-        trips = max(2, min(64, (1 << 22) // max(n, 1)))
+        # Enough trips to move 256 MiB: fewer left the difference of two timings of a few
+        # trips in the noise (16 MiB once read 761 GB/s on a 2-core CPU).
+        trips = max(2, min(4096, (1 << 28) // max(8 * n, 1)))
         return self._looped(lambda x: x * 0.999 + 0.0005, self._array((n,), "float32"), trips)
 
     def elementwise(self, dtype: str, transcendental: bool) -> float:
