@@ -17,6 +17,7 @@ from jacobench.timing import (
     calibrate,
     load,
     load_or_calibrate,
+    predict,
     predict_seconds,
     save,
     stale_reason,
@@ -217,6 +218,63 @@ def test_a_profile_without_the_backend_or_dtype_is_an_error():
         predict_seconds(jb.plan((3, 4, 5)), no_f64, "jax", "float64")
 
 
+# --- weights a call reads from memory -----------------------------------------------------------
+
+# Weights read at 4 GB/s cycling over up to 1 MB, 1 GB/s over 100 MB and more.
+SLOW_WEIGHTS = ((1 << 20, 4e9), (100 << 20, 1e9))
+
+
+def with_weights(profile, weights=SLOW_WEIGHTS):
+    backends = tuple(dataclasses.replace(b, weights=weights) for b in profile.backends)
+    return dataclasses.replace(profile, backends=backends)
+
+
+def test_weights_cost_nothing_extra_in_cache_and_more_beyond():
+    rates = with_weights(ROUND).rates("jax")
+    assert rates.weight_seconds_per_byte(1 << 20) == 0.0  # the first point: in cache
+    assert rates.weight_seconds_per_byte(1000) == 0.0  # below it too
+    # 1/1e9 - 1/4e9 s a byte beyond the last point (clamped), log-log in between
+    assert rates.weight_seconds_per_byte(1 << 40) == pytest.approx(7.5e-10)
+    middle = rates.weight_seconds_per_byte(10 << 20)
+    assert 0 < middle < 7.5e-10
+    assert ROUND.rates("jax").weight_seconds_per_byte(1 << 40) == 0.0  # not measured
+
+
+def test_ops_count_the_weights_and_given_jacobians_they_read():
+    mf = operations(jb.plan_matrix_free((6, 5, 4), "reverse"))
+    products = [op for op in mf if op.kind == "matmul"]
+    assert [(op.shape, op.streamed) for op in products] == [
+        ((5, 6, 1), 30),  # primal of layer 1 reads W1
+        ((4, 5, 1), 20),
+        ((4, 5, 6), 30),  # adjoints through layer 1 read W1 again (layer 2: rows of D W2)
+    ]
+    assert [op.streamed for op in mf if "D W" in op.label] == [4 * 5]
+    explicit = operations(jb.plan((2, 3, 4, 5), "reverse"), "numpy")  # (J3 J2) J1
+    assert [(op.shape, op.streamed) for op in explicit] == [((5, 4, 3), 20 + 12), ((5, 3, 2), 6)]
+
+
+def test_a_call_that_outgrows_the_caches_pays_for_its_weights():
+    widths = (32,) + (512,) * 31 + (32,)  # 30 weights of 1 MiB (float32)
+    plan = jb.plan_matrix_free(widths, "reverse")
+    slow = with_weights(ROUND)
+    extra = predict_seconds(plan, slow) - predict_seconds(plan, ROUND)
+    reads = sum(op.streamed for op in operations(plan)) * 4
+    per_byte = slow.rates("jax").weight_seconds_per_byte(predict.footprint(plan) * 4)
+    assert extra == pytest.approx(reads * per_byte) and extra > 0
+    small = jb.plan_matrix_free((32, 64, 32), "reverse")  # 16 KiB: in cache
+    assert predict_seconds(small, slow) == predict_seconds(small, ROUND)
+
+
+def test_a_profile_from_before_weights_were_measured_still_loads(tmp_path):
+    p = with_weights(grid_profile((1, 4), lambda m, k, n: 1e-6))
+    assert load(save(p, tmp_path / "new.json")) == p
+    data = json.loads((tmp_path / "new.json").read_text())
+    for backend in data["backends"]:
+        del backend["weights"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    assert all(b.weights == () for b in load(tmp_path / "old.json").backends)
+
+
 # --- saving and loading -----------------------------------------------------------------------
 
 
@@ -384,6 +442,8 @@ def test_quick_calibration_measures_this_machine(tmp_path):
     assert rates.call_overhead_s > 0 and rates.op_overhead_s >= 0
     assert len(rates.rates("float32").matmul) == 8
     assert 0 < p.matmul_seconds(8, 8, 8) < 1
+    footprints = [f for f, _ in rates.weights]
+    assert footprints == [1 << 20, 4 << 20] and all(v > 0 for _, v in rates.weights)
     assert load(save(p, tmp_path / "p.json")) == p
 
 

@@ -77,6 +77,12 @@ class Reader:
         bandwidth = tuple(self.pair(p, f"{where}.bandwidth[{i}]") for i, p in enumerate(points))
         if not bandwidth or list(bandwidth) != sorted(set(bandwidth)):
             raise self.bad(f"{where}.bandwidth", "is empty or not sorted by size")
+        weights: tuple[tuple[int, float], ...] = ()
+        if isinstance(data, dict) and "weights" in data:  # absent before it was measured
+            raw = self.get(data, "weights", list, where)
+            weights = tuple(self.pair(p, f"{where}.weights[{i}]") for i, p in enumerate(raw))
+            if [b for b, _ in weights] != sorted({b for b, _ in weights}):
+                raise self.bad(f"{where}.weights", "is not sorted by footprint")
         tables = self.get(data, "dtypes", list, where)
         rates = tuple(self.dtype(t, f"{where}.dtypes[{i}]") for i, t in enumerate(tables))
         have = [r.dtype for r in rates]
@@ -90,6 +96,7 @@ class Reader:
             op_overhead_s=self.positive(data, "op_overhead_s", where, zero=True),
             bandwidth=bandwidth,
             dtypes=rates,
+            weights=weights,
         )
 
     def pair(self, data: object, where: str) -> tuple[int, float]:

@@ -81,6 +81,12 @@ QUICK_SIZES = (1, 16, 256)
 
 _BANDWIDTH_BYTES = (1 << 16, 1 << 20, 1 << 23, 1 << 26, 1 << 28)
 _QUICK_BANDWIDTH_BYTES = (1 << 16, 1 << 22)
+_WEIGHT_SIDE = 512
+"""Weights of the cycles :meth:`_Backend.weights` times: ``512 x 512`` float32, 1 MiB each."""
+_WEIGHT_FOOTPRINTS = (1 << 20, 1 << 22, 1 << 24, 1 << 25, 1 << 26)
+_QUICK_WEIGHT_FOOTPRINTS = (1 << 20, 1 << 22)
+_WEIGHT_PRODUCTS = 64
+"""Matrix-vector products per timed call (the weights cycled through as often as it takes)."""
 _ELEMENTWISE_N = 1 << 18
 
 Progress = Callable[[float, str], None]
@@ -147,7 +153,8 @@ def calibrate(
     shapes: list[tuple[int, int, int]] = sorted(
         itertools.product(grid, grid, grid), key=lambda s: (s[0] * s[1] * s[2], s)
     )
-    steps = len(chosen_backends) * (1 + len(chosen_dtypes) * (1 + len(shapes)))
+    footprints = len(_QUICK_WEIGHT_FOOTPRINTS if quick else _WEIGHT_FOOTPRINTS)
+    steps = len(chosen_backends) * (1 + footprints + len(chosen_dtypes) * (1 + len(shapes)))
     meter = _Meter(report, steps, quick)
     measured = []
     for backend in ("numpy", "jax"):  # numpy first: JAX's idle threads spin for a while
@@ -270,6 +277,7 @@ class _Backend:
         for n_bytes in _QUICK_BANDWIDTH_BYTES if self.quick else _BANDWIDTH_BYTES:
             seconds = self.stream(n_bytes // 8)
             points.append((n_bytes, n_bytes / max(seconds - per_op, 0.5 * seconds, 1e-9)))
+        weights = self.weights()
         rates = []
         for dtype in dtypes:
             with self.dtype_context(dtype):
@@ -281,7 +289,35 @@ class _Backend:
             op_overhead_s=per_op,
             bandwidth=tuple(points),
             dtypes=tuple(rates),
+            weights=weights,
         )
+
+    def weights(self) -> tuple[tuple[int, float], ...]:
+        """How fast matrix-vector products read their weights, by the footprint they cycle over.
+
+        Each call runs :data:`_WEIGHT_PRODUCTS` products ``h = tanh(W h)``, cycling through
+        ``footprint`` bytes of distinct ``512 x 512`` weights (1 MiB: one weight, always in
+        cache); a weight is read again only after all the others, as a chain's weights are from
+        one call to the next. Bytes per second of weight, per product (the call's fixed cost
+        taken off).
+        """
+        one = _WEIGHT_SIDE * _WEIGHT_SIDE * 4
+        points = []
+        for footprint in _QUICK_WEIGHT_FOOTPRINTS if self.quick else _WEIGHT_FOOTPRINTS:
+            self.meter.step(f"{self.name}: weights read over {footprint >> 20} MiB")
+            n = footprint // one
+            rounds = max(1, _WEIGHT_PRODUCTS // n)
+            seconds = self.cycle(n, rounds) - self.fixed - (n - 1) * self.per_arg
+            per_product = max(seconds / (n * rounds), 1e-9)
+            points.append((footprint, one / per_product))
+        return tuple(points)
+
+    def cycle(self, n: int, rounds: int) -> float:
+        """Seconds of one call cycling ``rounds`` times through ``n`` distinct weights.
+
+        Each step is ``h = tanh(W h)``; the call takes the weights and ``h`` as arguments.
+        """
+        raise NotImplementedError
 
     def rates(
         self,
@@ -455,6 +491,19 @@ class _Numpy(_Backend):
         v = np.full(n, 0.5, dtype=np.float32)
         return self.meter.floor(lambda: v * np.float32(2.0))[0]
 
+    def cycle(self, n: int, rounds: int) -> float:
+        side = _WEIGHT_SIDE
+        weights = [np.full((side, side), 0.5 / side, dtype=np.float32) for _ in range(n)]
+        h0 = np.full(side, 0.5, dtype=np.float32)
+
+        def run() -> None:
+            h = h0
+            for _ in range(rounds):
+                for w in weights:
+                    h = np.tanh(w @ h)
+
+        return self.meter.floor(run)[0]
+
     def elementwise(self, dtype: str, transcendental: bool) -> float:
         v = np.full(_ELEMENTWISE_N, 0.5, dtype=dtype)
         if transcendental:
@@ -545,6 +594,23 @@ class _Jax(_Backend):
         if self.loop_s is None:
             self.loop_s = per_trip(self._array((1,), "float32"))
         return max(per_trip(v) - self.loop_s, 0.0) + self.per_op
+
+    def cycle(self, n: int, rounds: int) -> float:
+        import jax
+        import jax.numpy as jnp
+
+        side = _WEIGHT_SIDE
+        weights = tuple(self._array((side, side), "float32") for _ in range(n))
+        h = self._array((side,), "float32")
+
+        def f(weights: Any, h: Any) -> Any:
+            for _ in range(rounds):
+                for w in weights:
+                    h = jnp.tanh(w @ h)
+            return h
+
+        compiled = jax.jit(f).lower(weights, h).compile()
+        return self.meter.floor(lambda: _wait(compiled(weights, h)))[0]
 
     def stream(self, n: int) -> float:
         # Enough trips to move 256 MiB: fewer left the difference of two timings of a few

@@ -5,7 +5,8 @@ operation is costed with a :class:`~jacobench.timing.DeviceProfile`:
 
 .. math::
 
-    t(\text{op}) = \max\Big(\frac{F}{R},\ \frac{B}{W(B)}\Big) + c_{op}, \qquad
+    t(\text{op}) = \max\Big(\frac{F}{R},\ \frac{B}{W(B)}\Big)
+        + I\,\Big(\frac{1}{V(S)} - \frac{1}{V_0}\Big)_{+} + c_{op}, \qquad
     T = c_{call} + (a - 1)\,c_{arg} + \sum_{\text{ops}} t(\text{op})
 
 where :math:`F` is the op's flops (a multiply-add is two), :math:`R` the measured rate of a product
@@ -14,6 +15,16 @@ throughput, :math:`B` the bytes it reads and writes (a product: :math:`(mk + kn 
 :math:`s` bytes per element), :math:`W(B)` the bandwidth at that size, :math:`c_{op}` the launch
 overhead, :math:`c_{call}` the fixed cost of a call and :math:`c_{arg}` that of each of its
 :math:`a` arguments after the first. Each number comes from the profile's micro-benchmarks only.
+
+The calibration times each product on operands that stay in cache. A call's inputs do not where
+the call outgrows the caches: between two reads of a weight (or a given Jacobian), in successive
+calls, all of the call's data passes, :math:`S` bytes (:func:`footprint`: the inputs and the
+result), and on a 2-core CPU with a 32 MB cache a 32-layer chain of 1 MB weights reads each from
+memory (a matrix-vector product 18 us a layer at 8 layers, 64 us at 32). So an op reading
+:math:`I` bytes of the call's inputs pays the slower read on top: :math:`V(S)` is how fast
+matrix-vector products read their weights cycling over :math:`S` bytes of them, :math:`V_0` over
+one weight (:meth:`~jacobench.timing.BackendRates.weight_seconds_per_byte`); nothing where
+:math:`S` fits the caches.
 
 **Explicit plans** (backend ``"numpy"`` or ``"jax"``): :func:`jacobench.multiply` runs one
 product per step of the plan's schedule (:func:`jacobench.explicit.schedule`); the step multiplying
@@ -82,6 +93,8 @@ Example:
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from ..errors import JacobenchError
@@ -90,7 +103,7 @@ from ..matrix_free import MatrixFreePlan
 from .executor import Op, matrix_free_ops
 from .profile import DeviceProfile
 
-__all__ = ["Op", "explain", "operations", "predict_seconds"]
+__all__ = ["Op", "explain", "footprint", "operations", "predict_seconds"]
 
 
 def predict_seconds(
@@ -170,11 +183,29 @@ def explain(
             seconds[chosen] += profile.elementwise_seconds(
                 elements, moved, dtype, backend, transcendental=kind == "tanh"
             )
+    streamed = np.array([op.streamed for op in ops], dtype=float) * size
+    seconds += streamed * rates.weight_seconds_per_byte(footprint(plan, points) * size)
     n_args = plan.n_layers if isinstance(plan, Plan) else 1
     call = rates.call_overhead_s + (n_args - 1) * rates.arg_overhead_s
     out = list(zip(ops, (float(s) for s in seconds), strict=True))
     out.append((Op("control", (), 0, "call"), call))
     return out
+
+
+def footprint(plan: Plan | MatrixFreePlan, points: int = 1) -> int:
+    """Elements a call runs through: its inputs (layer Jacobians or weights) and its result.
+
+    The result is the Jacobians of ``points`` points. Between two reads of an input, in
+    successive calls, all of this passes through the caches; where it does not fit, the input
+    is read from memory again (:attr:`Op.streamed`).
+
+    Example:
+        >>> import jacobench as jb
+        >>> footprint(jb.plan((3, 4, 2))), footprint(jb.plan_matrix_free((3, 4, 2)), points=5)
+        (26, 50)
+    """
+    d = plan.widths
+    return sum(a * b for a, b in pairwise(d)) + points * d[0] * d[-1]
 
 
 def operations(plan: Plan | MatrixFreePlan, backend: str = "jax", points: int = 1) -> list[Op]:
@@ -225,11 +256,14 @@ def _explicit_ops(plan: Plan, backend: str) -> list[Op]:
     if not plan.schedule:
         if backend == "numpy":
             return []
-        return [Op("elementwise", (d[1], d[0]), 2 * d[1] * d[0], "copy J1 to the output")]
+        copy = d[1] * d[0]
+        return [Op("elementwise", (d[1], d[0]), 2 * copy, "copy J1 to the output", 1, copy)]
     ops = []
     for (lo_l, hi), (lo, k) in plan.schedule:
         m, kk, n = d[hi], d[k], d[lo - 1]
-        ops.append(Op("matmul", (m, kk, n), m * kk + kk * n + m * n, _product(hi, lo_l, k, lo)))
+        given = (m * kk if hi == lo_l else 0) + (kk * n if k == lo else 0)  # factors that are J_l
+        moved = m * kk + kk * n + m * n
+        ops.append(Op("matmul", (m, kk, n), moved, _product(hi, lo_l, k, lo), 1, given))
     return ops
 
 

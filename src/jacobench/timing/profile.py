@@ -106,6 +106,10 @@ class BackendRates:
         op_overhead_s: Seconds each launched operation adds.
         bandwidth: ``(bytes moved, bytes per second)`` pairs, by increasing size.
         dtypes: One :class:`DtypeRates` per measured dtype.
+        weights: ``(footprint, bytes per second)`` pairs, by increasing footprint: how fast a
+            call reads its weights in matrix-vector products when it cycles through that many
+            bytes of them (the first: one weight, read again and again; see
+            :meth:`weight_seconds_per_byte`). Empty in profiles from before it was measured.
     """
 
     backend: str
@@ -114,6 +118,7 @@ class BackendRates:
     op_overhead_s: float
     bandwidth: tuple[tuple[int, float], ...]
     dtypes: tuple[DtypeRates, ...]
+    weights: tuple[tuple[int, float], ...] = ()
 
     def rates(self, dtype: str) -> DtypeRates:
         """The rates of ``dtype``; a :class:`JacobenchError` names the dtypes there are."""
@@ -124,6 +129,29 @@ class BackendRates:
             f"the device profile has no {dtype} rates for backend {self.backend!r}; it has "
             f"{[r.dtype for r in self.dtypes]} (calibrate with dtypes=(..., {dtype!r}))"
         )
+
+    def weight_seconds_per_byte(self, footprint: Any) -> Any:
+        """Seconds a byte of weight costs beyond a read from cache, in a call of ``footprint``.
+
+        ``footprint``: the bytes of the call's data (see :attr:`weights`); 0 where they fit the
+        caches, or where :attr:`weights` was not measured. The calibration times every product
+        on operands that stay in cache; a call that streams more data than the caches hold
+        reads each weight from memory again: ``1 / V(footprint) - 1 / V(first)``, log-log
+        interpolated, clamped, never negative.
+
+        Example:
+            >>> r = BackendRates("jax", 0.0, 0.0, 0.0, ((1, 1e9),), (), ((1, 4e9), (100, 1e9)))
+            >>> r.weight_seconds_per_byte(1), round(r.weight_seconds_per_byte(10**6), 15)
+            (0.0, 7.5e-10)
+        """
+        x = np.log(np.maximum(np.asarray(footprint, dtype=float), 1.0))
+        if len(self.weights) < 2:
+            return 0.0 if x.ndim == 0 else np.zeros_like(x)
+        sizes = np.log([b for b, _ in self.weights])
+        rates = np.log([r for _, r in self.weights])
+        slower = 1.0 / np.exp(np.interp(x, sizes, rates)) - 1.0 / self.weights[0][1]
+        slower = np.where(x > sizes[0], np.maximum(slower, 0.0), 0.0)
+        return float(slower) if slower.ndim == 0 else slower
 
     def bandwidth_at(self, n_bytes: Any) -> Any:
         """Bytes per second when ``n_bytes`` are moved (log-log interpolation, clamped)."""
@@ -269,6 +297,7 @@ class DeviceProfile:
                     "arg_overhead_s": b.arg_overhead_s,
                     "op_overhead_s": b.op_overhead_s,
                     "bandwidth": [list(p) for p in b.bandwidth],
+                    "weights": [list(p) for p in b.weights],
                     "dtypes": [
                         {
                             "dtype": r.dtype,
