@@ -54,6 +54,7 @@ def grid_profile(sizes, seconds_of, op_overhead_s=0.0, bandwidth=1e15, **fields)
             op_overhead_s=op_overhead_s,
             bandwidth=((1, bandwidth), (1 << 40, bandwidth)),
             dtypes=rates,
+            weights=((1, bandwidth), (1 << 40, bandwidth)),  # never slower: no extra
         )
         for b in ("numpy", "jax")
     )
@@ -237,7 +238,9 @@ def test_weights_cost_nothing_extra_in_cache_and_more_beyond():
     assert rates.weight_seconds_per_byte(1 << 40) == pytest.approx(7.5e-10)
     middle = rates.weight_seconds_per_byte(10 << 20)
     assert 0 < middle < 7.5e-10
-    assert ROUND.rates("jax").weight_seconds_per_byte(1 << 40) == 0.0  # not measured
+    assert ROUND.rates("jax").weight_seconds_per_byte(1 << 40) == pytest.approx(0, abs=1e-24)
+    unmeasured = dataclasses.replace(ROUND.rates("jax"), weights=())
+    assert unmeasured.weight_seconds_per_byte(1 << 40) == 0.0
 
 
 def test_ops_count_the_weights_and_given_jacobians_they_read():
@@ -265,14 +268,18 @@ def test_a_call_that_outgrows_the_caches_pays_for_its_weights():
     assert predict_seconds(small, slow) == predict_seconds(small, ROUND)
 
 
-def test_a_profile_from_before_weights_were_measured_still_loads(tmp_path):
+def test_a_profile_from_before_weights_were_measured_loads_but_is_stale(tmp_path):
     p = with_weights(grid_profile((1, 4), lambda m, k, n: 1e-6))
     assert load(save(p, tmp_path / "new.json")) == p
     data = json.loads((tmp_path / "new.json").read_text())
     for backend in data["backends"]:
         del backend["weights"]
     (tmp_path / "old.json").write_text(json.dumps(data))
-    assert all(b.weights == () for b in load(tmp_path / "old.json").backends)
+    old = load(tmp_path / "old.json")
+    assert all(b.weights == () for b in old.backends)
+    here = {**old.to_dict()}
+    assert "before calibration timed weight reads" in stale_reason(old, here=here)
+    assert stale_reason(p, here=here) is None
 
 
 # --- saving and loading -----------------------------------------------------------------------

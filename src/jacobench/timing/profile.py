@@ -368,6 +368,7 @@ class DeviceProfile:
                 op_overhead_s=op_overhead_s,
                 bandwidth=((1, bandwidth), (1 << 40, bandwidth)),
                 dtypes=dtypes,
+                weights=((1, bandwidth), (1 << 40, bandwidth)),  # read at one rate anywhere
             )
             for name in BACKENDS
         )

@@ -141,6 +141,9 @@ def _lacking(profile: DeviceProfile, backends: Sequence[str], dtypes: Sequence[s
     missing = [b for b in backends if b not in names]
     if missing:
         return f"it has no rates for backend {missing[0]!r} (it has {names})"
+    unread = [b.backend for b in profile.backends if b.backend in backends and not b.weights]
+    if unread:
+        return f"it was measured before calibration timed weight reads ({unread[0]})"
     lacking = [t for t in dtypes if t not in profile.dtypes]
     if lacking:
         return f"it has no {lacking[0]} rates (it has {list(profile.dtypes)})"
