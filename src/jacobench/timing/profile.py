@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import JacobenchError
+from ..units import format_bytes
 
 __all__ = ["BACKENDS", "DTYPES", "BackendRates", "DeviceProfile", "DtypeRates", "cpu_model"]
 
@@ -397,6 +398,9 @@ class DeviceProfile:
                 f"{b.backend + ':':<19}call {b.call_overhead_s * 1e6:.1f} us, "
                 f"op {b.op_overhead_s * 1e6:.2f} us, bandwidth up to {peak_bw / 1e9:.1f} GB/s"
             )
+            if b.weights:
+                reads = ", ".join(f"{r / 1e9:.0f} over {format_bytes(f)}" for f, r in b.weights)
+                lines.append(f"  weights read (GB/s): {reads}")
             for r in b.dtypes:
                 m, k, n, t = max(r.matmul, key=lambda row: (min(row[:3]), row[0] * row[1] * row[2]))
                 lines.append(
