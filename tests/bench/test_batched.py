@@ -20,7 +20,7 @@ def test_batched_configs_in_every_grid():
             )
     others = [c for c in grid.configs("default") if c.sweep != "batched"]
     assert {c.batch for c in others} == {1}
-    for name in ("tiny", "default", "large"):  # ids are unique within a grid
+    for name in grid.GRIDS:  # ids are unique within a grid
         assert len({c.id for c in grid.configs(name)}) == len(grid.configs(name)), name
     large = {(c.widths, c.batch) for c in grid.configs("large")}
     assert {((2048, 2048, 16, 2048, 2048), 64), ((8192, 8192, 64, 8192, 8192), 1)} <= large

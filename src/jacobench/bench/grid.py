@@ -201,7 +201,7 @@ GRIDS: dict[str, list[Config]] = {
         *_crossover((4, 8, 16, 32, 64, 128, 256), interior=256, depth=4),
         *_crossover((8, 32, 128, 512, 2048), interior=1024, depth=4),
         *_depth(512, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)),
-        *_depth(2048, (1, 2, 4, 8, 16, 32)),
+        *_depth(2048, (2, 4, 8, 16, 32)),  # L = 1 is (4, 4) at any width: the sweep above has it
         *_batched({"hourglass": (768, 1024, 16, 1024, 768)}, (4, 16)),
         *_batched({"hourglass": (1000, 1000, 10, 1000, 1000)}, (16,)),
     ],
