@@ -454,6 +454,19 @@ def test_quick_calibration_measures_this_machine(tmp_path):
     assert load(save(p, tmp_path / "p.json")) == p
 
 
+def test_beside_an_accelerator_weight_reads_cost_nothing_extra(monkeypatch):
+    # A matrix-vector product of 1 MiB there is its launch: one point, no curve to read noise from.
+    from jacobench.timing import micro
+
+    real = micro.device_fields
+    monkeypatch.setattr(micro, "device_fields", lambda: {**real(), "platform": "gpu"})
+    p = calibrate(backends=("numpy", "jax"), dtypes=("float32",), quick=True, sizes=(1, 8))
+    assert [f for f, _ in p.rates("jax").weights] == [1 << 20]  # the device: one point
+    assert [f for f, _ in p.rates("numpy").weights] == [1 << 20, 4 << 20]  # the host: a curve
+    assert p.rates("jax").weight_seconds_per_byte(1 << 40) == 0.0
+    assert stale_reason(p, ("numpy", "jax"), ("float32",), here=p.to_dict()) is None
+
+
 def test_calibration_compiles_ahead_on_threads(monkeypatch):
     # What an accelerator does (every program compiled ahead, on all host cores), forced here.
     from jacobench.timing import micro

@@ -160,6 +160,7 @@ def calibrate(
     for backend in ("numpy", "jax"):  # numpy first: JAX's idle threads spin for a while
         if backend in chosen_backends:
             bench = _Numpy(meter, quick) if backend == "numpy" else _Jax(meter, quick)
+            bench.accelerator = backend == "jax" and fields["platform"] != "cpu"
             measured.append(bench.run(chosen_dtypes, grid, shapes, cap))
     elapsed = time.perf_counter() - start
     report(1.0, f"done in {elapsed:.1f} s")
@@ -259,6 +260,7 @@ class _Backend:
     def __init__(self, meter: _Meter, quick: bool) -> None:
         self.meter, self.quick = meter, quick
         self.fixed = self.per_arg = self.per_op = 0.0  # fixed cost of a call, per argument, op
+        self.accelerator = False  # JAX's device is not the host CPU
         self.loop_s: float | None = None  # an in-XLA loop's own cost per trip
         self.bandwidth: list[tuple[int, float]] = []
         self.release()
@@ -300,10 +302,16 @@ class _Backend:
         cache); a weight is read again only after all the others, as a chain's weights are from
         one call to the next. Bytes per second of weight, per product (the call's fixed cost
         taken off).
+
+        Beside an accelerator only the first point is measured (so no weight costs extra): a
+        1 MiB matrix-vector product there takes the time of its launch, not of its reads, and
+        differences between footprints would be launch noise, which the model would multiply by
+        the size of every weight.
         """
         one = _WEIGHT_SIDE * _WEIGHT_SIDE * 4
         points = []
-        for footprint in _QUICK_WEIGHT_FOOTPRINTS if self.quick else _WEIGHT_FOOTPRINTS:
+        footprints = _QUICK_WEIGHT_FOOTPRINTS if self.quick else _WEIGHT_FOOTPRINTS
+        for footprint in footprints[:1] if self.accelerator else footprints:
             self.meter.step(f"{self.name}: weights read over {footprint >> 20} MiB")
             n = footprint // one
             rounds = max(1, _WEIGHT_PRODUCTS // n)

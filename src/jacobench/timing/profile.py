@@ -110,7 +110,8 @@ class BackendRates:
         weights: ``(footprint, bytes per second)`` pairs, by increasing footprint: how fast a
             call reads its weights in matrix-vector products when it cycles through that many
             bytes of them (the first: one weight, read again and again; see
-            :meth:`weight_seconds_per_byte`). Empty in profiles from before it was measured.
+            :meth:`weight_seconds_per_byte`); one point beside an accelerator (see
+            :func:`jacobench.calibrate`), none in profiles from before it was measured.
     """
 
     backend: str
