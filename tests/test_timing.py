@@ -243,17 +243,31 @@ def test_weights_cost_nothing_extra_in_cache_and_more_beyond():
     assert unmeasured.weight_seconds_per_byte(1 << 40) == 0.0
 
 
-def test_ops_count_the_weights_and_given_jacobians_they_read():
+def test_ops_name_the_weights_and_given_jacobians_they_read():
     mf = operations(jb.plan_matrix_free((6, 5, 4), "reverse"))
     products = [op for op in mf if op.kind == "matmul"]
-    assert [(op.shape, op.streamed) for op in products] == [
-        ((5, 6, 1), 30),  # primal of layer 1 reads W1
-        ((4, 5, 1), 20),
-        ((4, 5, 6), 30),  # adjoints through layer 1 read W1 again (layer 2: rows of D W2)
+    assert [(op.shape, op.reads) for op in products] == [
+        ((5, 6, 1), ((1, 30),)),  # primal of layer 1 reads W1
+        ((4, 5, 1), ((2, 20),)),
+        ((4, 5, 6), ((1, 30),)),  # adjoints through layer 1 read W1 again (layer 2: rows of D W2)
     ]
-    assert [op.streamed for op in mf if "D W" in op.label] == [4 * 5]
+    assert [op.reads for op in mf if "D W" in op.label] == [((2, 4 * 5),)]
     explicit = operations(jb.plan((2, 3, 4, 5), "reverse"), "numpy")  # (J3 J2) J1
-    assert [(op.shape, op.streamed) for op in explicit] == [((5, 4, 3), 20 + 12), ((5, 3, 2), 6)]
+    assert [(op.shape, op.reads) for op in explicit] == [
+        ((5, 4, 3), ((3, 20), (2, 12))),
+        ((5, 3, 2), ((1, 6),)),
+    ]
+
+
+def test_a_weight_read_again_at_once_comes_from_cache():
+    # Forward mode with 16 tangents (not fused): each layer's primal product reads W, then the
+    # tangents' product reads it again with nothing in between.
+    ops = operations(jb.plan_matrix_free((16, 8, 8, 8), "forward"))
+    reads, far = predict.reuse_distances(ops, 1000)
+    pairs = [(op.label, int(d)) for op, r, d in zip(ops, reads, far, strict=True) if r]
+    assert pairs[:2] == [("primal layer 1", 1000), ("tangents J3 J2 J1: layer 1, D W", 0)]
+    assert [d for label, d in pairs if label.endswith(": layer 2")] == [0]
+    assert {d for label, d in pairs if label.startswith("primal")} == {1000}  # first reads
 
 
 def test_a_call_that_outgrows_the_caches_pays_for_its_weights():
@@ -261,9 +275,12 @@ def test_a_call_that_outgrows_the_caches_pays_for_its_weights():
     plan = jb.plan_matrix_free(widths, "reverse")
     slow = with_weights(ROUND)
     extra = predict_seconds(plan, slow) - predict_seconds(plan, ROUND)
-    reads = sum(op.streamed for op in operations(plan)) * 4
-    per_byte = slow.rates("jax").weight_seconds_per_byte(predict.footprint(plan) * 4)
-    assert extra == pytest.approx(reads * per_byte) and extra > 0
+    reads, far = predict.reuse_distances(operations(plan), predict.footprint(plan))
+    per_byte = slow.rates("jax").weight_seconds_per_byte(far * 4)
+    assert extra == pytest.approx(float(np.sum(reads * 4 * per_byte))) and extra > 0
+    forward = jb.plan_matrix_free(widths, "forward")  # reads each weight from memory once
+    more = predict_seconds(forward, slow) - predict_seconds(forward, ROUND)
+    assert 0 < more < extra  # reverse reads each twice, far apart
     small = jb.plan_matrix_free((32, 64, 32), "reverse")  # 16 KiB: in cache
     assert predict_seconds(small, slow) == predict_seconds(small, ROUND)
 

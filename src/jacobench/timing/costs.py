@@ -7,7 +7,10 @@ same three questions as :class:`jacobench.matrix_free.MacCosts` (``tangents(w, l
 ``adjoints(w, lo, hi)``, ``multiply(m, k, n)``) in seconds, by the operations of
 :mod:`jacobench.timing.predict`. What every plan of a chain pays alike (the primal pass, the call)
 is left out: it does not change which plan is fastest, so a plan's cost under these objects is its
-predicted time less that constant.
+predicted time less that constant. So is the time of reading weights back from memory
+(:func:`jacobench.timing.predict.reuse_distances`), which depends on the whole schedule, not on
+one pass: the planners choose between the program's plan, the one with the fewest multiply-adds
+and forward and reverse mode by :func:`jacobench.predict_seconds`, which counts it.
 
 Example:
     >>> from jacobench.timing import DeviceProfile

@@ -68,9 +68,10 @@ class Op:
         label: What it is, e.g. ``"tangents J4 J3: layer 3"``.
         repeat: How many products of ``shape`` the op makes at once: more than one for a product
             of two per-point blocks under ``jax.vmap`` (a batched product, one launch).
-        streamed: Elements of the call's inputs the op reads (a layer's weight, a given
-            Jacobian), which a call that outgrows the caches reads from memory again each time
-            (see :mod:`.predict`).
+        reads: ``(input, elements)`` of each of the call's inputs the op reads: layer ``input``'s
+            weight (matrix-free) or given Jacobian (explicit). Whether a read comes from cache or
+            from memory depends on what was read since the same input last was (see
+            :mod:`.predict`).
     """
 
     kind: Kind
@@ -78,7 +79,7 @@ class Op:
     moved: int
     label: str
     repeat: int = 1
-    streamed: int = 0
+    reads: tuple[tuple[int, int], ...] = ()
 
 
 def matrix_free_ops(plan: MatrixFreePlan, points: int = 1) -> list[Op]:
@@ -121,14 +122,14 @@ class Generic:
         moved: int,
         label: str,
         free: int | None = None,
-        streamed: int = 0,
+        weight: tuple[int, int] | None = None,
     ) -> None:
         """Append one operation; for several points, the operation over all of them.
 
         ``free``: for a product, the dimension of ``shape`` the points join (0 for adjoint
         rows, 2 for tangent columns; None: both factors are per point, a batched product).
-        ``streamed``: elements of a weight the op reads (:attr:`Op.streamed`), once for all
-        points.
+        ``weight``: ``(layer, elements)`` of the weight the op reads (:attr:`Op.reads`), once
+        for all points.
         """
         p, repeat = self.points, 1
         if p > 1 and kind == "matmul":
@@ -140,14 +141,14 @@ class Generic:
                 moved = m * k + k * n + m * n
         elif p > 1 and kind in ("elementwise", "tanh"):
             shape, moved = (shape[0] * p, *shape[1:]), moved * p
-        self.ops.append(Op(kind, shape, moved, label, repeat, streamed))
+        self.ops.append(Op(kind, shape, moved, label, repeat, () if weight is None else (weight,)))
 
     def plan(self, tree: Node) -> list[Op]:
         """The operations of the plan ``tree``, in order."""
         d = self.d
         for layer in range(1, len(d)):
             m, k = d[layer], d[layer - 1]
-            self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}", 2, m * k)
+            self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}", 2, (layer, m * k))
             self.add("tanh", (m,), 3 * m, f"primal layer {layer}: tanh")
         stack: list[tuple[Node, bool]] = [(tree, False)]
         while stack:  # children before parents, as the executor evaluates them
@@ -185,7 +186,7 @@ class Generic:
             for layer in range(lo, hi + 1):
                 m, k = d[layer], d[layer - 1]
                 moved = m * k + k * b + m * b
-                self.add("matmul", (m, k, b), moved, f"{name}: layer {layer}", 2, m * k)
+                self.add("matmul", (m, k, b), moved, f"{name}: layer {layer}", 2, (layer, m * k))
                 self.add(
                     "elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, times tanh'"
                 )
@@ -204,7 +205,7 @@ class Generic:
                     "elementwise", (b, m), 2 * b * m + m, f"{name}: layer {layer}, times tanh'"
                 )
                 moved = b * m + m * k + b * k
-                self.add("matmul", (b, m, k), moved, f"{name}: layer {layer}", 0, m * k)
+                self.add("matmul", (b, m, k), moved, f"{name}: layer {layer}", 0, (layer, m * k))
 
         self.batches(one, a, batch, rows=d[lo - 1], seed_rows=d[hi] if seeded else 0, name=name)
 
@@ -243,7 +244,7 @@ class Dense(Generic):
     def primal(self, layer: int) -> None:
         """Layer ``layer``'s activation: its product and its ``tanh``."""
         m, k = self.d[layer], self.d[layer - 1]
-        self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}", 2, m * k)
+        self.add("matmul", (m, k, 1), m * k + k + m, f"primal layer {layer}", 2, (layer, m * k))
         self.add("tanh", (m,), 3 * m, f"primal layer {layer}: tanh")
 
     def act(self, index: int) -> None:
@@ -269,18 +270,20 @@ class Dense(Generic):
                     if not known:
                         self.primal(layer)
                     label = f"{name}: layer {layer}, D W"
-                    self.add("elementwise", (m, b), 2 * m * b + m, label, streamed=m * b)
+                    self.add("elementwise", (m, b), 2 * m * b + m, label, weight=(layer, m * b))
                 elif not known and b < FUSE_BELOW:  # W [h | V]: the primal rides along
                     self.add("elementwise", (k, b + 1), k * (2 * b + 2), f"{name}: [h | V]")
                     moved = m * k + (k + m) * (b + 1)
-                    self.add("matmul", (m, k, b + 1), moved, f"{name}: W [h|V]", 2, m * k)
+                    self.add("matmul", (m, k, b + 1), moved, f"{name}: W [h|V]", 2, (layer, m * k))
                     self.add("tanh", (m,), 3 * m, f"primal layer {layer}: tanh")
                     self.add("elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, slope")
                 else:
                     if not known:
                         self.primal(layer)
                     moved = m * k + k * b + m * b
-                    self.add("matmul", (m, k, b), moved, f"{name}: layer {layer}", 2, m * k)
+                    self.add(
+                        "matmul", (m, k, b), moved, f"{name}: layer {layer}", 2, (layer, m * k)
+                    )
                     self.add("elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, slope")
                 if layer == self.top + 1:  # a new activation: kept
                     self.top = layer
@@ -298,10 +301,10 @@ class Dense(Generic):
                 m, k = d[layer], d[layer - 1]
                 if layer == hi and not seeded:  # rows of D W: no product
                     label = f"{name}: layer {layer}, D W"
-                    self.add("elementwise", (b, k), 2 * b * k + b, label, streamed=b * k)
+                    self.add("elementwise", (b, k), 2 * b * k + b, label, weight=(layer, b * k))
                     continue
                 self.add("elementwise", (b, m), 2 * b * m + m, f"{name}: layer {layer}, slope")
                 moved = b * m + m * k + b * k
-                self.add("matmul", (b, m, k), moved, f"{name}: layer {layer}", 0, m * k)
+                self.add("matmul", (b, m, k), moved, f"{name}: layer {layer}", 0, (layer, m * k))
 
         self.batches(one, a, batch, rows=d[lo - 1], seed_rows=d[hi] if seeded else 0, name=name)

@@ -16,15 +16,17 @@ throughput, :math:`B` the bytes it reads and writes (a product: :math:`(mk + kn 
 overhead, :math:`c_{call}` the fixed cost of a call and :math:`c_{arg}` that of each of its
 :math:`a` arguments after the first. Each number comes from the profile's micro-benchmarks only.
 
-The calibration times each product on operands that stay in cache. A call's inputs do not where
-the call outgrows the caches: between two reads of a weight (or a given Jacobian), in successive
-calls, all of the call's data passes, :math:`S` bytes (:func:`footprint`: the inputs and the
-result), and on a 2-core CPU with a 32 MB cache a 32-layer chain of 1 MB weights reads each from
-memory (a matrix-vector product 18 us a layer at 8 layers, 64 us at 32). So an op reading
-:math:`I` bytes of the call's inputs pays the slower read on top: :math:`V(S)` is how fast
-matrix-vector products read their weights cycling over :math:`S` bytes of them, :math:`V_0` over
-one weight (:meth:`~jacobench.timing.BackendRates.weight_seconds_per_byte`); nothing where
-:math:`S` fits the caches.
+The calibration times each product on operands that stay in cache. A call's inputs need not:
+on a 2-core CPU with a 32 MB cache a 32-layer chain of 1 MB weights reads each from memory (a
+matrix-vector product 18 us a layer at 8 layers, 46-68 us at 16-48). So an op reading
+:math:`I` bytes of the call's inputs (a weight, a given Jacobian) pays the slower read on top:
+:math:`V(S)` is how fast matrix-vector products read their weights cycling over :math:`S` bytes
+of them, :math:`V_0` over one weight
+(:meth:`~jacobench.timing.BackendRates.weight_seconds_per_byte`), and :math:`S` is the read's
+reuse distance (:func:`reuse_distances`): the bytes of other inputs read since this one last was,
+or, for its first read in a call, everything a call runs through (:func:`footprint`: the inputs
+and the result). A weight read again at once (the primal's product, then the tangents') is
+read from cache; nothing is added where :math:`S` fits the caches.
 
 **Explicit plans** (backend ``"numpy"`` or ``"jax"``): :func:`jacobench.multiply` runs one
 product per step of the plan's schedule (:func:`jacobench.explicit.schedule`); the step multiplying
@@ -103,7 +105,7 @@ from ..matrix_free import MatrixFreePlan
 from .executor import Op, matrix_free_ops
 from .profile import DeviceProfile
 
-__all__ = ["Op", "explain", "footprint", "operations", "predict_seconds"]
+__all__ = ["Op", "explain", "footprint", "operations", "predict_seconds", "reuse_distances"]
 
 
 def predict_seconds(
@@ -183,8 +185,8 @@ def explain(
             seconds[chosen] += profile.elementwise_seconds(
                 elements, moved, dtype, backend, transcendental=kind == "tanh"
             )
-    streamed = np.array([op.streamed for op in ops], dtype=float) * size
-    seconds += streamed * rates.weight_seconds_per_byte(footprint(plan, points) * size)
+    reads, distances = reuse_distances(ops, footprint(plan, points))
+    seconds += reads * size * rates.weight_seconds_per_byte(distances * size)
     n_args = plan.n_layers if isinstance(plan, Plan) else 1
     call = rates.call_overhead_s + (n_args - 1) * rates.arg_overhead_s
     out = list(zip(ops, (float(s) for s in seconds), strict=True))
@@ -192,12 +194,66 @@ def explain(
     return out
 
 
+def reuse_distances(ops: list[Op], whole: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per op, the elements of the call's inputs it reads and how far back they were last read.
+
+    The distance of a read is the elements of other inputs read since the same input last was
+    (each counted once); an input's first read in the call comes after everything the previous
+    call ran through, ``whole`` elements (:func:`footprint`). An op reading two inputs (an
+    explicit product of two given Jacobians) gets the read-weighted mean distance.
+
+    Example:
+        Reverse mode on ``(6, 5, 4)``: the primal reads ``W1`` (30) and ``W2`` (20); the
+        adjoints take rows of ``D W2`` (20, read just before: distance 0) and read ``W1`` again,
+        after ``W2``'s 20:
+
+        >>> import jacobench as jb
+        >>> ops = operations(jb.plan_matrix_free((6, 5, 4), "reverse"))
+        >>> reads, far = reuse_distances(ops, 74)
+        >>> [(int(r), int(d)) for r, d in zip(reads, far, strict=True) if r]
+        [(30, 74), (20, 74), (20, 0), (30, 20)]
+    """
+    reads = np.zeros(len(ops))
+    distances = np.zeros(len(ops))
+    slots = sum(len(op.reads) for op in ops)
+    tree = [0] * (slots + 1)  # a Fenwick tree: elements of each input's latest read, by slot
+
+    def add(slot: int, value: int) -> None:
+        while slot <= slots:
+            tree[slot] += value
+            slot += slot & -slot
+
+    def upto(slot: int) -> int:
+        total = 0
+        while slot > 0:
+            total += tree[slot]
+            slot -= slot & -slot
+        return total
+
+    latest: dict[int, tuple[int, int]] = {}  # input -> (slot, elements) of its latest read
+    slot = 0
+    for i, op in enumerate(ops):
+        for source, elements in op.reads:
+            slot += 1
+            if source in latest:
+                before, held = latest[source]
+                far = upto(slot - 1) - upto(before)  # reads of other inputs since, each once
+                add(before, -held)
+            else:
+                far = whole
+            latest[source] = (slot, elements)
+            add(slot, elements)
+            distances[i] += elements * far
+            reads[i] += elements
+    return reads, np.divide(distances, reads, out=np.zeros(len(ops)), where=reads > 0)
+
+
 def footprint(plan: Plan | MatrixFreePlan, points: int = 1) -> int:
     """Elements a call runs through: its inputs (layer Jacobians or weights) and its result.
 
     The result is the Jacobians of ``points`` points. Between two reads of an input, in
     successive calls, all of this passes through the caches; where it does not fit, the input
-    is read from memory again (:attr:`Op.streamed`).
+    is read from memory again (:attr:`Op.reads`, :func:`reuse_distances`).
 
     Example:
         >>> import jacobench as jb
@@ -257,11 +313,13 @@ def _explicit_ops(plan: Plan, backend: str) -> list[Op]:
         if backend == "numpy":
             return []
         copy = d[1] * d[0]
-        return [Op("elementwise", (d[1], d[0]), 2 * copy, "copy J1 to the output", 1, copy)]
+        reads = ((1, copy),)
+        return [Op("elementwise", (d[1], d[0]), 2 * copy, "copy J1 to the output", 1, reads)]
     ops = []
     for (lo_l, hi), (lo, k) in plan.schedule:
         m, kk, n = d[hi], d[k], d[lo - 1]
-        given = (m * kk if hi == lo_l else 0) + (kk * n if k == lo else 0)  # factors that are J_l
+        given: tuple[tuple[int, int], ...] = ((hi, m * kk),) if hi == lo_l else ()  # given J_l
+        given += ((lo, kk * n),) if k == lo else ()
         moved = m * kk + kk * n + m * n
         ops.append(Op("matmul", (m, kk, n), moved, _product(hi, lo_l, k, lo), 1, given))
     return ops
