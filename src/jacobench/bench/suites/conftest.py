@@ -393,13 +393,15 @@ def max_abs_error(out: Any, ref: Any) -> tuple[float, float]:
     """
     if isinstance(out, jax.Array):
         device = next(iter(out.devices()))
-        if not isinstance(ref, jax.Array):  # a numpy reference: copied there once, then kept
+        if isinstance(ref, jax.Array):
+            ref = jax.device_put(ref, device)
+        else:  # a numpy reference: copied there once, then kept
             held = _ON_DEVICE.get(id(ref))
             if held is None or held[0] is not ref:
                 _ON_DEVICE.clear()
                 held = _ON_DEVICE[id(ref)] = (ref, jax.device_put(ref, device))
             ref = held[1]
-        error, largest = _errors(out, jax.device_put(ref, device))
+        error, largest = _errors(out, ref)
         return float(error), float(largest)
     out = np.asarray(out, dtype=np.float64)
     ref = np.asarray(ref)
