@@ -1,11 +1,13 @@
 """Batched Jacobians in the benchmark, and a run that ends in time: grid, suites, CSV, table."""
 
 import math
+import time
 
 import pandas as pd
 import pytest
 
 import jacobench as jb
+from jacobench import JacobenchError
 from jacobench.bench import grid, harness, measure, speedups, tidy
 from jacobench.bench.suites import conftest
 
@@ -194,3 +196,25 @@ def test_a_time_limit_skips_and_records_the_rows_it_leaves(tmp_path):
     assert (frame["status"] == "skipped").all()
     assert frame["skip_reason"].str.contains(r"^time limit of 0 s reached").all()
     assert all(math.isnan(t) for t in frame["time_median_s"])
+
+
+def test_paired_seconds_times_each_call_in_every_burst():
+    counts = [0, 0]
+
+    def slow():
+        counts[0] += 1
+        time.sleep(3e-3)
+
+    def quick():
+        counts[1] += 1
+
+    (t_slow, t_quick), bursts = measure.paired_seconds([slow, quick], budget_s=0.0)
+    assert bursts == 5  # the least, whatever the budget
+    assert t_slow >= 3e-3 > t_quick
+    # per burst: a warm-up, then 1 timed call of the slow one (over 2.5 ms), 20 quick ones
+    assert counts == [2 + 5 * 2, 2 + 5 * 21]
+
+
+def test_paired_seconds_wants_a_call():
+    with pytest.raises(JacobenchError, match="at least one call"):
+        measure.paired_seconds([])

@@ -3,14 +3,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jacobench import JacobenchError
+from jacobench.bench import markdown, report, tidy
 from jacobench.bench import plots as P
-from jacobench.bench import report, tidy
 from synthetic_results import NOISE, OPTIMAL_TIME_FACTOR, RUN_ID, SLOPE, write_synthetic
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -415,6 +416,24 @@ def test_time_model_winner_and_worst_row_by_hand():
     assert (f["winner_configs"], f["winner_right"]) == (2, 1)
     assert f["worst_ratio"] == pytest.approx(1.2) and f["worst_row"] == "s a"
     assert f["rows"] == 6  # 9e-4 s is under 1 ms
+
+
+def test_worst_optimal_time_row_takes_the_contest_where_there_is_one():
+    rows = [
+        # chain a timed apart: optimal_time 1.3x forward; its contest found them level
+        ("e", "b", "cpu", "s", "a", "forward", 1e-3, 1.0e-3),
+        ("e", "b", "cpu", "s", "a", "optimal_time", 1e-3, 1.3e-3),
+        # chain b: no contest (an older CSV): the medians, 1.15x
+        ("e", "b", "cpu", "s", "b", "reverse", 1e-3, 2.0e-3),
+        ("e", "b", "cpu", "s", "b", "optimal_time", 1e-3, 2.3e-3),
+    ]
+    frame = hand_table(rows)
+    frame["contest_ratio"] = [np.nan, 1.02, np.nan, np.nan]
+    f = P.time_fidelity(frame, ["engine", "backend"])["e / b / cpu"]
+    assert f["worst_ratio"] == pytest.approx(1.15) and f["worst_row"] == "s b"
+    assert f["worst_ratio_apart"] == pytest.approx(1.3) and f["worst_row_apart"] == "s a"
+    text = markdown._time_fidelity_md({"e / b / cpu": f})
+    assert "1.15x (s b)" in text and "1.30x (s a)" in text
 
 
 def test_time_model_plot_without_model_seconds_says_why(tmp_path):

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import JacobenchError
 from ..timing.profile import cpu_model
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "default_memory_budget",
     "device_description",
     "device_peak_bytes",
+    "paired_seconds",
     "random_jacobians",
     "reference_product",
     "tracemalloc_peak",
@@ -186,6 +188,60 @@ def choose_rounds(
     if rounds * per_call * iterations > max_s:
         rounds = max(3, math.floor(max_s / (per_call * iterations)))
     return rounds, iterations
+
+
+def paired_seconds(
+    calls: list[Callable[[], Any]],
+    budget_s: float = 0.5,
+    min_bursts: int = 5,
+    max_bursts: int = 21,
+) -> tuple[list[float], int]:
+    """Seconds of each call, timed in interleaved bursts: for comparing calls on a noisy machine.
+
+    Each burst times every call in turn (a warm-up call, then up to 20 timed ones, about 5 ms in
+    all, at least one), starting with a different call each burst; a call's figure is the median
+    over bursts of its burst medians. Another process slowing the machine down for a while
+    slows every call of the bursts it spans alike, so their ratios hold, unlike those of medians
+    taken minutes apart. As many bursts as fit ``budget_s``, from ``min_bursts`` to
+    ``max_bursts``.
+
+    Args:
+        calls: Blocking calls (each returns once its result is ready), already compiled.
+        budget_s: About how long the bursts may take together.
+        min_bursts: Bursts at least, whatever the budget.
+        max_bursts: Bursts at most.
+
+    Returns:
+        The seconds of each call, in order, and the number of bursts.
+
+    Example:
+        >>> seconds, bursts = paired_seconds([lambda: sum(range(100)), lambda: None], budget_s=0)
+        >>> seconds[0] > seconds[1], bursts
+        (True, 5)
+    """
+    if not calls:
+        raise JacobenchError("paired_seconds needs at least one call; got none")
+    once = []
+    for call in calls:
+        call()
+        start = time.perf_counter()
+        call()
+        once.append(max(time.perf_counter() - start, 1e-7))
+    timed = [max(1, min(20, int(5e-3 / t))) for t in once]
+    burst_s = sum(t * (n + 1) for t, n in zip(once, timed, strict=True))
+    bursts = max(min_bursts, min(max_bursts, int(budget_s / burst_s)))
+    medians: list[list[float]] = [[] for _ in calls]
+    for burst in range(bursts):
+        for j in range(len(calls)):
+            i = (burst + j) % len(calls)
+            calls[i]()
+            samples = []
+            for _ in range(timed[i]):
+                start = time.perf_counter()
+                calls[i]()
+                samples.append(time.perf_counter() - start)
+            medians[i].append(float(np.median(samples)))
+    return [float(np.median(m)) for m in medians], bursts
 
 
 def available_memory_bytes() -> int:

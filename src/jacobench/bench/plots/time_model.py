@@ -96,8 +96,10 @@ def time_fidelity(df: pd.DataFrame, cols: Sequence[str]) -> dict[str, dict[str, 
         ``{panel label: figures}`` with ``rows`` (measured and predicted, >= ``TIME_MIN_S``),
         ``rows_all``, ``spearman``, ``median_abs_log10``, ``within``, ``median_ratio``
         (measured / predicted), ``winner_configs``, ``winner_right``, ``worst_ratio`` and
-        ``worst_row`` (``optimal_time`` against the fastest of forward, reverse and optimal),
-        for every panel with predicted rows.
+        ``worst_row`` (``optimal_time`` against the fastest of forward, reverse and optimal,
+        timed together in its row's contest where it has one) and ``worst_ratio_apart`` and
+        ``worst_row_apart`` (the same from the rows' separate medians), for every panel with
+        predicted rows.
     """
     data = _predicted_rows(df)
     keys = _keys(cols, df)
@@ -108,6 +110,7 @@ def time_fidelity(df: pd.DataFrame, cols: Sequence[str]) -> dict[str, dict[str, 
         err = np.abs(np.log10(ratio))
         configs, right = _winners(group)
         worst, where = _worst_optimal_time(group)
+        apart, apart_where = _worst_optimal_time(group, paired=False)
         out[panel_label(key)] = {
             "rows": len(big),
             "rows_all": len(group),
@@ -122,6 +125,8 @@ def time_fidelity(df: pd.DataFrame, cols: Sequence[str]) -> dict[str, dict[str, 
             "winner_right": right,
             "worst_ratio": worst,
             "worst_row": where,
+            "worst_ratio_apart": apart,
+            "worst_row_apart": apart_where,
         }
     return out
 
@@ -139,15 +144,23 @@ def _winners(group: pd.DataFrame) -> tuple[int, int]:
     return configs, right
 
 
-def _worst_optimal_time(group: pd.DataFrame) -> tuple[float, str]:
-    """The largest t(optimal_time) / min t(forward, reverse, optimal) and its row."""
+def _worst_optimal_time(group: pd.DataFrame, paired: bool = True) -> tuple[float, str]:
+    """The largest t(optimal_time) / min t(forward, reverse, optimal) and its chain.
+
+    ``paired``: a row's ``contest_ratio`` where it has one (the programs timed in interleaved
+    bursts, see ``results/README.md``), else the ratio of the rows' separate medians.
+    """
     worst, where = math.nan, ""
     for (sweep, widths), rows in group.groupby(["sweep", "widths"]):
-        mine = rows[rows["strategy"] == "optimal_time"]["time_median_s"]
+        mine_rows = rows[rows["strategy"] == "optimal_time"]
         best = rows[rows["strategy"].isin(["forward", "reverse", "optimal"])]["time_median_s"]
-        if mine.empty or best.empty:
+        if mine_rows.empty or best.empty:
             continue
-        r = float(mine.min() / best.min())
+        r = float(mine_rows["time_median_s"].min() / best.min())
+        if paired and "contest_ratio" in rows:
+            contest = mine_rows["contest_ratio"].dropna()
+            if not contest.empty:
+                r = float(contest.max())
         if math.isnan(worst) or r > worst:
             worst, where = r, f"{sweep} {widths}"
     return worst, where

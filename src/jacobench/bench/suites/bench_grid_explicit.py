@@ -10,6 +10,8 @@ CPU would take seconds a row).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import jax
 import numpy as np
 import pytest
@@ -77,6 +79,14 @@ def test_explicit(
         _measure(benchmark, info, widths, plan, backend, config, pytestconfig)
 
 
+@lru_cache(maxsize=1)
+def _on_device(widths: tuple[int, ...]) -> list[jax.Array]:
+    """The chain's Jacobians on JAX's device, once for all its rows (their programs are kept for
+    optimal_time's contest, with their arguments)."""
+    device = jax.devices()[0]
+    return [jax.device_put(m, device) for m in measure.random_jacobians(widths, DTYPE, SEED)]
+
+
 def _measure(benchmark, info, widths, plan, backend, config, pytestconfig):
     mats = measure.random_jacobians(widths, DTYPE, SEED)
     ref = measure.reference_product(widths, SEED)
@@ -97,7 +107,7 @@ def _measure(benchmark, info, widths, plan, backend, config, pytestconfig):
         info["mem_source"] = "tracemalloc"
     else:
         device = jax.devices()[0]
-        args = [jax.device_put(m, device) for m in mats]
+        args = _on_device(widths)
         made = compile_once(
             (config.id, "jax", plan.tree),
             info["strategy"],

@@ -26,6 +26,9 @@ Options (``make bench`` passes them through ``jacobench bench``):
                          before its first row ("auto": every host core where JAX's device is an
                          accelerator, whose compiler takes seconds per program; 0 on a CPU,
                          where the threads would compete with the timed calls)
+  --contest-seconds S    about how long each optimal_time row times its program against the
+                         chain's forward, reverse and optimal ones, interleaved (default 0.5;
+                         at least 5 bursts; see contest())
 
 A row that runs out of memory, or is stopped, is recorded as skipped with the reason and the run
 goes on; a row that fails otherwise (a wrong result, say) is recorded as failed and fails.
@@ -61,7 +64,7 @@ jax.config.update("jax_enable_x64", True)
 
 DTYPE = "float32"
 SEED = 0
-_TIMING = {"target_s": 0.4}
+_TIMING = {"target_s": 0.4, "contest_s": 0.5}
 
 
 def pytest_addoption(parser):
@@ -82,6 +85,9 @@ def pytest_addoption(parser):
     group.addoption("--numpy-max-macs", default="auto", help="skip bigger numpy rows")
     group.addoption("--timing-target", type=float, default=0.4, help="seconds of rounds per row")
     group.addoption("--compile-threads", default="auto", help="threads compiling ahead")
+    group.addoption(
+        "--contest-seconds", type=float, default=0.5, help="seconds of optimal_time's contest"
+    )
 
 
 def pytest_configure(config):
@@ -89,6 +95,7 @@ def pytest_configure(config):
     config._jacobench_skipped = []
     config._jacobench_started = time.monotonic()
     _TIMING["target_s"] = config.getoption("--timing-target")
+    _TIMING["contest_s"] = config.getoption("--contest-seconds")
     precision = config.getoption("--matmul-precision")
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
     cache = config.getoption("--jax-cache-dir")
@@ -277,9 +284,10 @@ def watch(pytestconfig):
 class Program:
     """A compiled program of the current configuration, and the timing of the row that owns it."""
 
-    def __init__(self, compiled: Any, compile_s: float, owner: str) -> None:
-        self.compiled, self.compile_s, self.owner = compiled, compile_s, owner
+    def __init__(self, compiled: Any, compile_s: float, owner: str, key: Any = ()) -> None:
+        self.compiled, self.compile_s, self.owner, self.key = compiled, compile_s, owner, key
         self.stats: dict | None = None  # the owner's timing, once measured
+        self.call: Callable[[], Any] | None = None  # a blocking call of it, once checked
 
 
 _PROGRAMS: dict[Any, Program] = {}
@@ -361,8 +369,45 @@ def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]
         }
     ahead = _AHEAD.pop(key, None)
     compiled, seconds = ahead if ahead is not None else compile_()
-    program = _PROGRAMS[key] = Program(compiled, seconds, owner)
+    program = _PROGRAMS[key] = Program(compiled, seconds, owner, key)
     return {"compiled": compiled, "compile_s": seconds, "same_program_as": "", "program": program}
+
+
+CONTESTANTS = ("forward", "reverse", "optimal")
+"""The strategies ``optimal_time`` is timed against, interleaved (see :func:`contest`)."""
+
+
+def contest(program: Program) -> dict:
+    """Time ``optimal_time``'s program against the chain's forward, reverse and optimal ones.
+
+    Its row's ``time_median_s`` and theirs were each measured on its own, seconds or minutes
+    apart; on a shared machine a slow stretch during one of them alone decides which looks
+    faster. Here the distinct programs (``optimal_time``'s may be one of them) are timed in
+    interleaved bursts (:func:`jacobench.bench.measure.paired_seconds`), so their ratio is that
+    of one stretch of time. Returns ``contest_ratio`` (``optimal_time`` over the fastest of the
+    others), ``contest_winner`` (which was fastest; ``optimal_time`` when it is) and
+    ``contest_bursts``; nothing when no other program of the chain was run (all skipped).
+    """
+    family = program.key[:-1]
+    rivals: dict[int, tuple[str, Callable[[], Any]]] = {}
+    for key, other in _PROGRAMS.items():
+        if key[:-1] == family and other.owner in CONTESTANTS and other.call is not None:
+            rivals[id(other)] = (other.owner, other.call)
+    if not rivals or program.call is None:
+        return {}
+    entries = dict(rivals)
+    entries.setdefault(id(program), ("optimal_time", program.call))
+    ids = list(entries)
+    seconds, bursts = measure.paired_seconds([entries[i][1] for i in ids], _TIMING["contest_s"])
+    by_id = dict(zip(ids, seconds, strict=True))
+    best = min(rivals, key=by_id.__getitem__)
+    mine = by_id[id(program)]
+    winner = entries[best][0] if by_id[best] < mine else "optimal_time"
+    return {
+        "contest_ratio": mine / by_id[best],
+        "contest_winner": winner,
+        "contest_bursts": bursts,
+    }
 
 
 def xla_figures(compiled, call, device) -> dict:
@@ -432,6 +477,11 @@ def check_then_time(
     scale = max(1.0, largest) * max(1, info["depth"])
     tolerance = (1e-4 if DTYPE == "float32" else 1e-10) * scale
     assert error <= tolerance, f"{what}: max abs error {error:.3g} vs the float64 reference"
+    if program is not None:
+        if program.call is None:
+            program.call = call
+        if info.get("strategy") == "optimal_time":
+            info.update(contest(program))
     if program is not None and program.stats is not None and info.get("same_program_as"):
         test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
         record_row(pytestconfig, {**info, **program.stats, "test": test}, "ok", "")
