@@ -218,3 +218,30 @@ def test_paired_seconds_times_each_call_in_every_burst():
 def test_paired_seconds_wants_a_call():
     with pytest.raises(JacobenchError, match="at least one call"):
         measure.paired_seconds([])
+
+
+def test_contest_times_optimal_time_against_the_chains_other_programs(monkeypatch):
+    def program(owner, key, work, median_s=1e-4):
+        p = conftest.Program(None, 0.0, owner, ("chain", "jax", key))
+        p.call = lambda: sum(range(work))
+        p.stats = {"time_median_s": median_s}
+        return p
+
+    fwd, rev = program("forward", "f", 10), program("reverse", "r", 20_000)
+    other_chain = conftest.Program(None, 0.0, "forward", ("other", "jax", "f"))
+    other_chain.call = lambda: None  # never timed: another chain
+    mine = program("optimal_time", "t", 40_000)
+    mine.stats = None  # not timed yet when its contest runs
+    programs = {p.key: p for p in (fwd, rev, other_chain, mine)}
+    monkeypatch.setattr(conftest, "_PROGRAMS", programs)
+    monkeypatch.setitem(conftest._TIMING, "contest_s", 1e-3)  # the least: five bursts
+    got = conftest.contest(mine)
+    assert got["contest_winner"] == "forward" and got["contest_ratio"] > 10
+    assert got["contest_bursts"] == 5
+    # optimal_time running forward's own program: level with it, the winner
+    got = conftest.contest(fwd)
+    assert got["contest_winner"] in ("optimal_time", "forward") and got["contest_ratio"] <= 1.0
+    # rows too slow for five bursts in ten budgets: no contest
+    rev.stats = {"time_median_s": 10.0}
+    monkeypatch.setitem(conftest._TIMING, "contest_s", 0.5)
+    assert conftest.contest(mine) == {}

@@ -386,7 +386,8 @@ def contest(program: Program) -> dict:
     interleaved bursts (:func:`jacobench.bench.measure.paired_seconds`), so their ratio is that
     of one stretch of time. Returns ``contest_ratio`` (``optimal_time`` over the fastest of the
     others), ``contest_winner`` (which was fastest; ``optimal_time`` when it is) and
-    ``contest_bursts``; nothing when no other program of the chain was run (all skipped).
+    ``contest_bursts``; nothing when no other program of the chain was run (all skipped), or
+    when five bursts of theirs would take over ten times ``--contest-seconds``.
     """
     family = program.key[:-1]
     rivals: dict[int, tuple[str, Callable[[], Any]]] = {}
@@ -394,6 +395,11 @@ def contest(program: Program) -> dict:
         if key[:-1] == family and other.owner in CONTESTANTS and other.call is not None:
             rivals[id(other)] = (other.owner, other.call)
     if not rivals or program.call is None:
+        return {}
+    # Five bursts of a warm-up and a timed call each must fit ten budgets (slow rows of a large
+    # grid: no contest rather than minutes of one).
+    medians = [p.stats["time_median_s"] for p in _PROGRAMS.values() if id(p) in rivals and p.stats]
+    if 10 * sum(medians) * (len(rivals) + 1) / len(rivals) > 10 * _TIMING["contest_s"]:
         return {}
     entries = dict(rivals)
     entries.setdefault(id(program), ("optimal_time", program.call))
