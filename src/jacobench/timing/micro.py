@@ -29,12 +29,14 @@ per backend and dtype:
 * element-wise throughput: ``1 - v * v`` and ``tanh(v) + 0.25`` over 256 Ki elements.
 
 JAX products run in a chain of ``r`` of them (``r`` up to 8 for quick ones), each waiting for the
-one before through a zero added to one element of its smaller operand; the chain's time less the
-call's fixed cost and the links, over ``r``, is one product in a program of many, as plans run
-them. On an accelerator, where XLA takes about a second to compile each of these programs, they
-are all compiled before any is timed, on every host core at once (:data:`COMPILE_THREADS`); that
-helps less than the cores suggest, as XLA's autotuner times its candidate kernels on the one
-device, so the grid is smaller there (:data:`ACCELERATOR_SIZES`). Element-wise operations run in a
+one before through a zero added to one element of its smaller operand; the chain's time less a
+single product's (the two timed in turn, repeat by repeat) and the links, over ``r - 1``, is one
+product in a program of many, as plans run them (a product of 0.2 ms or more is timed alone, less
+the call's fixed cost). A dtype's programs are all compiled before any is timed, on every host
+core at once (:data:`COMPILE_THREADS`), so the products are timed back to back. On an
+accelerator XLA takes about a second to compile each of them, and compiling ahead helps less
+than the cores suggest, as XLA's autotuner times its candidate kernels on the one device, so the
+grid is smaller there (:data:`ACCELERATOR_SIZES`). Element-wise operations run in a
 ``jax.lax.fori_loop`` timed at two trip counts (XLA would fuse a straight chain of them into
 one).
 
@@ -96,10 +98,18 @@ STATISTIC: Callable[[list[float]], float] = statistics.median
 ``min``)."""
 
 COMPILE_THREADS: int | None = None
-"""Threads that compile the product programs ahead of timing (XLA releases the GIL while it
-compiles). ``None``: every host core where JAX's default device is an accelerator; on a CPU none
-(each program is compiled when it is first timed: there compilation is quick, and threads would
-compete with the timed calls for the same cores)."""
+"""Threads that compile a dtype's product programs before any of them is timed (XLA releases the
+GIL while it compiles). ``None``: every host core; 0: each program is compiled when it is first
+timed instead.
+
+Compiling first and then timing the products back to back matters on a CPU too, which is why
+the default compiles ahead there as well: it spares the grid's timing a compile between one
+shape and the next, during which a 2-vCPU VM's second vCPU idles and then runs the next
+product's first calls on one thread about half the time (slow to wake). Four calibrations each
+way timed ``(16, 1024, 1024)`` at 0.28, 0.29, 0.19 and 0.20 ms compiling as they went, 0.18,
+0.18, 0.20 and 0.19 ms compiled ahead (steady median over 300 calls: 0.20 ms); JAX's float32
+grid took 27 s one way and 21 s the other. Other shapes kept their spread (``(256, 256, 256)``:
+0.19-0.32 ms either way)."""
 
 LONG_REPEATS = 3
 """Repeats of a measurement whose call takes 3 ms or more (shorter ones get 9, 5 when quick)."""
@@ -237,6 +247,31 @@ class _Meter:
             for _ in range(inner):
                 call()
             samples.append((time.perf_counter() - t0) / inner)
+        return STATISTIC(samples)
+
+    def difference(self, longer: Callable[[], Any], shorter: Callable[[], Any]) -> float:
+        """Median over repeats of ``longer()``'s seconds less ``shorter()``'s, timed in turn.
+
+        Each repeat times one, then the other (looped like :meth:`seconds`), so that both see
+        the machine in the same state: a difference of two medians taken apart doubles their
+        noise, and where a CPU's products run at two speeds for a while it can be off by a whole
+        product.
+        """
+        loops = []
+        for call in (longer, shorter):
+            call()
+            t0 = time.perf_counter()
+            call()
+            loops.append(max(1, min(200, int(2e-5 / max(time.perf_counter() - t0, 1e-7)))))
+        samples = []
+        for _ in range(self.repeats):
+            both = []
+            for call, inner in zip((longer, shorter), loops, strict=True):
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    call()
+                both.append((time.perf_counter() - t0) / inner)
+            samples.append(both[0] - both[1])
         return STATISTIC(samples)
 
     def floor(self, *calls: Callable[[], Any], tries: int = 3) -> list[float]:
@@ -647,13 +682,12 @@ class _Jax(_Backend):
         a, b = (jax.device_put(v) for v in self.operands.get(m, k, n, dtype))
         r = self.repeats.get((m, k, n), 1)
         chain = self._program(m, k, n, r, a, b)
-        seconds = self.meter.seconds(lambda: _wait(chain(a, b)))
         if r == 1:
-            return seconds - self.fixed
+            return self.meter.seconds(lambda: _wait(chain(a, b))) - self.fixed
         one = self._program(m, k, n, 1, a, b)
-        single = self.meter.seconds(lambda: _wait(one(a, b)))
+        extra = self.meter.difference(lambda: _wait(chain(a, b)), lambda: _wait(one(a, b)))
         link = self.link_s(min(m * k, k * n) * a.dtype.itemsize)
-        return (seconds - single) / (r - 1) - link
+        return extra / (r - 1) - link
 
     def _program(self, m: int, k: int, n: int, r: int, a: Any, b: Any) -> Any:
         """The compiled chain of ``r`` products (compiled now unless :meth:`prepare` did)."""
@@ -676,7 +710,7 @@ class _Jax(_Backend):
             self.repeats[shape] = min(most, 4) if estimate_s < 2e-3 else 1
 
     def prepare(self, shapes: Sequence[tuple[int, int, int]], dtype: str) -> None:
-        """On an accelerator, compile every program :meth:`matmul` may time, all at once.
+        """Compile every program :meth:`matmul` may time, all at once, before any is timed.
 
         Which chain length a shape gets depends on what was measured before it, so each shape's
         programs of both lengths it may get are compiled (the longer one only for shapes small
@@ -686,7 +720,7 @@ class _Jax(_Backend):
         import jax
 
         threads = _compile_threads()
-        if threads < 2:
+        if threads < 1:
             return
         self.ahead = True
         most = 2 if self.quick else 8
@@ -716,8 +750,10 @@ take well over 20 microseconds)."""
 
 
 def _compile_threads() -> int:
-    """How many threads compile ahead: :data:`COMPILE_THREADS`, else :func:`ahead_threads`."""
-    return COMPILE_THREADS if COMPILE_THREADS is not None else ahead_threads()
+    """How many threads compile ahead: :data:`COMPILE_THREADS`, else every host core."""
+    if COMPILE_THREADS is not None:
+        return COMPILE_THREADS
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 def ahead_threads() -> int:
