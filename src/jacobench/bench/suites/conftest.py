@@ -26,6 +26,9 @@ Options (``make bench`` passes them through ``jacobench bench``):
                          before its first row ("auto": every host core where JAX's device is an
                          accelerator, whose compiler takes seconds per program; 0 on a CPU,
                          where the threads would compete with the timed calls)
+  --warmup-seconds S     calls of a row's program for this long before it is timed (default
+                         0.1): on a 2-vCPU VM a program's first tens of milliseconds of calls
+                         after a compile often ran on one thread (an idle vCPU slow to wake)
   --contest-seconds S    about how long each optimal_time row times its program against the
                          chain's forward, reverse and optimal ones, interleaved (default 0.5;
                          at least 5 bursts; see contest())
@@ -64,7 +67,7 @@ jax.config.update("jax_enable_x64", True)
 
 DTYPE = "float32"
 SEED = 0
-_TIMING = {"target_s": 0.4, "contest_s": 0.5}
+_TIMING = {"target_s": 0.4, "contest_s": 0.5, "warmup_s": 0.1}
 
 
 def pytest_addoption(parser):
@@ -88,6 +91,9 @@ def pytest_addoption(parser):
     group.addoption(
         "--contest-seconds", type=float, default=0.5, help="seconds of optimal_time's contest"
     )
+    group.addoption(
+        "--warmup-seconds", type=float, default=0.1, help="seconds of calls before timing a row"
+    )
 
 
 def pytest_configure(config):
@@ -96,6 +102,7 @@ def pytest_configure(config):
     config._jacobench_started = time.monotonic()
     _TIMING["target_s"] = config.getoption("--timing-target")
     _TIMING["contest_s"] = config.getoption("--contest-seconds")
+    _TIMING["warmup_s"] = config.getoption("--warmup-seconds")
     precision = config.getoption("--matmul-precision")
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
     cache = config.getoption("--jax-cache-dir")
@@ -492,6 +499,9 @@ def check_then_time(
         test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
         record_row(pytestconfig, {**info, **program.stats, "test": test}, "ok", "")
         pytest.skip(f"the same program as {program.owner}'s row: its timing is reused")
+    warm_until = time.perf_counter() + _TIMING["warmup_s"]
+    while time.perf_counter() < warm_until:  # steady state: the cores awake, caches warm
+        call()
     start = time.perf_counter()
     call()
     target = _TIMING["target_s"] if target_s is None else target_s
