@@ -107,7 +107,8 @@ the default compiles ahead there as well: it spares the grid's timing a compile 
 shape and the next, during which a 2-vCPU VM's second vCPU idles and then runs the next
 product's first calls on one thread about half the time (slow to wake). Four calibrations each
 way timed ``(16, 1024, 1024)`` at 0.28, 0.29, 0.19 and 0.20 ms compiling as they went, 0.18,
-0.18, 0.20 and 0.19 ms compiled ahead (steady median over 300 calls: 0.20 ms); JAX's float32
+0.18, 0.20 and 0.19 ms compiled ahead (three more later: 0.32, 0.17, 0.20; steady median over
+300 calls: 0.20 ms); JAX's float32
 grid took 27 s one way and 21 s the other. Other shapes kept their spread (``(256, 256, 256)``:
 0.19-0.32 ms either way)."""
 
@@ -218,6 +219,27 @@ def _reporter(progress: bool | Progress) -> Progress:
     return show
 
 
+def _warm(call: Callable[[], Any]) -> float:
+    """A warm-up call of ``call``, then the seconds of one more."""
+    call()
+    t0 = time.perf_counter()
+    call()
+    return max(time.perf_counter() - t0, 1e-7)
+
+
+def _loops(once: float) -> int:
+    """Calls per repeat: calls under 20 microseconds are looped to last that long."""
+    return max(1, min(200, int(2e-5 / once)))
+
+
+def _per_call(call: Callable[[], Any], inner: int) -> float:
+    """Seconds per call of ``inner`` calls in a row."""
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        call()
+    return (time.perf_counter() - t0) / inner
+
+
 class _Meter:
     """Counts finished steps for the progress line; times calls by the house rules."""
 
@@ -236,18 +258,10 @@ class _Meter:
         clock's own cost stays small): a short repeat is seldom interrupted by other processes,
         and the median ignores the repeats that were.
         """
-        call()
-        t0 = time.perf_counter()
-        call()
-        once = max(time.perf_counter() - t0, 1e-7)
-        inner = max(1, min(200, int(2e-5 / once)))
-        samples = []
-        for _ in range(self.repeats if once < 0.003 else LONG_REPEATS):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                call()
-            samples.append((time.perf_counter() - t0) / inner)
-        return STATISTIC(samples)
+        once = _warm(call)
+        inner = _loops(once)
+        repeats = self.repeats if once < 0.003 else LONG_REPEATS
+        return STATISTIC([_per_call(call, inner) for _ in range(repeats)])
 
     def difference(self, longer: Callable[[], Any], shorter: Callable[[], Any]) -> float:
         """Median over repeats of ``longer()``'s seconds less ``shorter()``'s, timed in turn.
@@ -257,21 +271,12 @@ class _Meter:
         noise, and where a CPU's products run at two speeds for a while it can be off by a whole
         product.
         """
-        loops = []
-        for call in (longer, shorter):
-            call()
-            t0 = time.perf_counter()
-            call()
-            loops.append(max(1, min(200, int(2e-5 / max(time.perf_counter() - t0, 1e-7)))))
+        calls = (longer, shorter)
+        loops = [_loops(_warm(call)) for call in calls]
         samples = []
         for _ in range(self.repeats):
-            both = []
-            for call, inner in zip((longer, shorter), loops, strict=True):
-                t0 = time.perf_counter()
-                for _ in range(inner):
-                    call()
-                both.append((time.perf_counter() - t0) / inner)
-            samples.append(both[0] - both[1])
+            more, less = (_per_call(call, inner) for call, inner in zip(calls, loops, strict=True))
+            samples.append(more - less)
         return STATISTIC(samples)
 
     def floor(self, *calls: Callable[[], Any], tries: int = 3) -> list[float]:
@@ -757,9 +762,11 @@ def _compile_threads() -> int:
 
 
 def ahead_threads() -> int:
-    """Threads to compile programs ahead on: every host core beside an accelerator, 0 on a CPU.
+    """The benchmark suites' ``--compile-threads auto``: every host core beside an accelerator.
 
-    Also the benchmark suites' ``--compile-threads auto``.
+    On a CPU 0: there a suite compiles each program as its row comes, since threads compiling
+    ahead would compete with other rows' timed calls (calibration compiles ahead everywhere, see
+    :data:`COMPILE_THREADS`).
     """
     import jax
 
