@@ -581,3 +581,10 @@ def test_a_dip_in_the_measured_rates_is_measured_again():
     found[16, 16, 4] *= 3  # another process slowed this one down
     found[1, 4, 1] *= 2  # and this one: a larger shape, (4, 4, 1), is faster
     assert sorted(_suspects(found, grid)) == [(1, 4, 1), (16, 16, 4)]
+
+
+def test_weight_reads_names_a_bad_backend():
+    from jacobench.timing.micro import weight_reads
+
+    with pytest.raises(jb.JacobenchError, match="unknown backend 'gpu'"):
+        weight_reads("gpu")

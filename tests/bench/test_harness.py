@@ -314,3 +314,11 @@ def test_second_order_rows_are_checked_timed_costed_and_capped(hessian_run):
     assert (
         "model multiply-adds 19,880 exceed the grid's cap 10,000" in skipped["skip_reason"].iloc[0]
     )
+
+
+def test_weight_reads_are_measured_again_only_with_a_readable_profile(tmp_path, capsys):
+    assert harness._weight_reads_again(None) is None
+    bad = tmp_path / "profile.json"
+    bad.write_text("{not json")
+    assert harness._weight_reads_again(bad) is None
+    assert "weight reads not measured again" in capsys.readouterr().out

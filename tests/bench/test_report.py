@@ -441,3 +441,17 @@ def test_time_model_plot_without_model_seconds_says_why(tmp_path):
     _, notes = P.time_model_figure(frame, ["engine", "backend"])
     assert any("no rows with model_seconds" in n for n in notes)
     assert P.time_fidelity(frame, ["engine", "backend"]) == {}
+
+
+def test_report_says_how_far_the_weight_reads_moved_and_nothing_without_them():
+    meta = {
+        "weight_reads": {
+            "footprints": [1 << 20, 1 << 24],
+            "at_calibration": [8.5e10, 5.0e10],
+            "after_run": [7.5e10, 1.9e10],
+        }
+    }
+    text = markdown._weight_reads_md(meta)
+    assert "1 MiB 85 → 75, 16 MiB 50 → 19" in text
+    assert markdown._weight_reads_md(None) == ""
+    assert markdown._weight_reads_md({"weight_reads": None}) == ""

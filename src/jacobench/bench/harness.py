@@ -321,6 +321,7 @@ def run(
         "engines": list(engines),
         "pytest_exit_status": status,
         "device_profile": None if profile_path is None else str(profile_path),
+        "weight_reads": _weight_reads_again(profile_path),
         "csv": str(written["csv"]),
         "raw_json": str(raw_path),
     }
@@ -377,6 +378,31 @@ def _device_profile(asked: str | None, results_dir: Path, precision: str) -> Pat
     how = "reused" if time.perf_counter() - start < 1 else f"measured in {profile.calibration_s} s"
     print(f"jacobench: device profile {path} ({how})", flush=True)
     return path
+
+
+def _weight_reads_again(profile_path: Path | None) -> dict[str, Any] | None:
+    """JAX's weight-read curve at calibration and measured again after the rows (see the report).
+
+    ``{"footprints": bytes, "at_calibration": bytes/s, "after_run": bytes/s}``; ``None`` without a
+    profile or where it cannot be read or measured (the run's results stand either way).
+    """
+    if profile_path is None:
+        return None
+    from ..timing import load
+    from ..timing.micro import weight_reads
+
+    try:
+        then = dict(load(profile_path).rates("jax").weights)
+        now = dict(weight_reads("jax"))
+    except (JacobenchError, OSError) as exc:
+        print(f"jacobench: weight reads not measured again: {exc}", flush=True)
+        return None
+    footprints = sorted(set(then) & set(now))
+    return {
+        "footprints": footprints,
+        "at_calibration": [then[f] for f in footprints],
+        "after_run": [now[f] for f in footprints],
+    }
 
 
 def _claim_run_id(results_dir: Path) -> tuple[str, Path, int]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..units import format_bytes
 from . import speedups
 from .markdown_hessian import hessian_section
 from .plots.common import (
@@ -303,6 +304,31 @@ def _time_fidelity_md(figures: dict[str, dict[str, Any]]) -> str:
     )
 
 
+def _weight_reads_md(meta: dict[str, Any] | None) -> str:
+    """How far JAX's weight-read curve moved between calibration and the end of the run.
+
+    Example:
+        >>> text = _weight_reads_md({"weight_reads": {"footprints": [1048576, 16777216],
+        ...     "at_calibration": [8.5e10, 5.0e10], "after_run": [7.5e10, 1.9e10]}})
+        >>> text.split(": ")[1].split(". ")[0]
+        '1 MiB 85 → 75, 16 MiB 50 → 19'
+    """
+    reads = (meta or {}).get("weight_reads")
+    if not isinstance(reads, dict) or not reads.get("footprints"):
+        return ""
+    pairs = ", ".join(
+        f"{format_bytes(int(f))} {then / 1e9:.0f} → {now / 1e9:.0f}"
+        for f, then, now in zip(
+            reads["footprints"], reads["at_calibration"], reads["after_run"], strict=True
+        )
+    )
+    return (
+        "\n\nJAX's weight reads (GB/s; see `jacobench calibrate`) at calibration, then measured "
+        f"again after the rows: {pairs}. Rows that read their weights from a cache other programs "
+        "share can only be as well predicted as this curve holds still."
+    )
+
+
 def _speedups_md(table: pd.DataFrame, cols: Sequence[str]) -> str:
     if table.empty:
         return "No profiles rows with both an optimal and a baseline measurement."
@@ -474,7 +500,7 @@ def render(
         "## Fidelity of the cost model",
         _fidelity_md(fidelity),
         "## Fidelity of the time model",
-        _time_fidelity_md(time_fidelity or {}),
+        _time_fidelity_md(time_fidelity or {}) + _weight_reads_md(meta),
         "## Largest speedups of the optimal plan",
         _speedups_md(speedup_table, cols),
         "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",

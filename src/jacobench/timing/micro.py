@@ -66,7 +66,7 @@ import numpy as np
 from ..errors import JacobenchError
 from .profile import BACKENDS, DTYPES, BackendRates, DeviceProfile, DtypeRates, device_fields
 
-__all__ = ["SIZES", "calibrate"]
+__all__ = ["SIZES", "calibrate", "weight_reads"]
 
 SIZES = (1, 4, 16, 64, 256, 1024)
 """The default grid points of each of ``m``, ``k`` and ``n`` on a CPU (216 shapes)."""
@@ -181,6 +181,31 @@ def calibrate(
         calibration_s=round(elapsed, 2),
         backends=tuple(measured),
     )
+
+
+def weight_reads(backend: str = "jax", quick: bool = False) -> tuple[tuple[int, float], ...]:
+    """Measure only the weight-read curve (:attr:`BackendRates.weights`) of ``backend``, now.
+
+    The benchmark job measures it again after its rows, to show how far it moved since
+    calibration (on a machine whose cache other guests share, a lot). A few seconds: the call
+    overheads (which the curve is net of), then the cycles.
+
+    Returns:
+        ``(footprint, bytes per second)`` pairs, as in a profile.
+
+    Raises:
+        JacobenchError: For an unknown backend.
+
+    Example:
+        >>> [footprint for footprint, _ in weight_reads("numpy", quick=True)]
+        [1048576, 4194304]
+    """
+    (name,) = _choose((backend,), BACKENDS, "backend")
+    meter = _Meter(lambda fraction, message: None, 1, quick)
+    bench = _Numpy(meter, quick) if name == "numpy" else _Jax(meter, quick)
+    bench.accelerator = name == "jax" and device_fields()["platform"] != "cpu"
+    bench.per_op = bench.overheads()[2]  # as :meth:`_Backend.run`: the curve is net of them
+    return bench.weights()
 
 
 def _choose(asked: Sequence[str], valid: Sequence[str], what: str) -> tuple[str, ...]:
