@@ -170,8 +170,7 @@ def calibrate(
     measured = []
     for backend in ("numpy", "jax"):  # numpy first: JAX's idle threads spin for a while
         if backend in chosen_backends:
-            bench = _Numpy(meter, quick) if backend == "numpy" else _Jax(meter, quick)
-            bench.accelerator = backend == "jax" and fields["platform"] != "cpu"
+            bench = _bench(backend, meter, quick, fields["platform"])
             measured.append(bench.run(chosen_dtypes, grid, shapes, cap))
     elapsed = time.perf_counter() - start
     report(1.0, f"done in {elapsed:.1f} s")
@@ -202,10 +201,16 @@ def weight_reads(backend: str = "jax", quick: bool = False) -> tuple[tuple[int, 
     """
     (name,) = _choose((backend,), BACKENDS, "backend")
     meter = _Meter(lambda fraction, message: None, 1, quick)
-    bench = _Numpy(meter, quick) if name == "numpy" else _Jax(meter, quick)
-    bench.accelerator = name == "jax" and device_fields()["platform"] != "cpu"
+    bench = _bench(name, meter, quick, device_fields()["platform"])
     bench.per_op = bench.overheads()[2]  # as :meth:`_Backend.run`: the curve is net of them
     return bench.weights()
+
+
+def _bench(backend: str, meter: _Meter, quick: bool, platform: str) -> _Backend:
+    """The driver of ``backend``; JAX's knows whether its device is an accelerator."""
+    bench: _Backend = _Numpy(meter, quick) if backend == "numpy" else _Jax(meter, quick)
+    bench.accelerator = backend == "jax" and platform != "cpu"
+    return bench
 
 
 def _choose(asked: Sequence[str], valid: Sequence[str], what: str) -> tuple[str, ...]:

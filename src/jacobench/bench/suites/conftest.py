@@ -397,28 +397,26 @@ def contest(program: Program) -> dict:
     when five bursts of theirs would take over ten times ``--contest-seconds``.
     """
     family = program.key[:-1]
-    rivals: dict[int, tuple[str, Callable[[], Any]]] = {}
-    for key, other in _PROGRAMS.items():
-        if key[:-1] == family and other.owner in CONTESTANTS and other.call is not None:
-            rivals[id(other)] = (other.owner, other.call)
+    rivals = [
+        other
+        for key, other in _PROGRAMS.items()
+        if key[:-1] == family and other.owner in CONTESTANTS and other.call is not None
+    ]
     if not rivals or program.call is None:
         return {}
-    # Five bursts of a warm-up and a timed call each must fit ten budgets (slow rows of a large
-    # grid: no contest rather than minutes of one).
-    medians = [p.stats["time_median_s"] for p in _PROGRAMS.values() if id(p) in rivals and p.stats]
-    if 10 * sum(medians) * (len(rivals) + 1) / len(rivals) > 10 * _TIMING["contest_s"]:
+    # Five bursts of a warm-up and a timed call of each program must fit in ten budgets (slow
+    # rows of a large grid: no contest rather than minutes of one).
+    known = [other.stats["time_median_s"] for other in rivals if other.stats]
+    if sum(known) * (len(rivals) + 1) / len(rivals) > _TIMING["contest_s"]:
         return {}
-    entries = dict(rivals)
-    entries.setdefault(id(program), ("optimal_time", program.call))
-    ids = list(entries)
-    seconds, bursts = measure.paired_seconds([entries[i][1] for i in ids], _TIMING["contest_s"])
-    by_id = dict(zip(ids, seconds, strict=True))
-    best = min(rivals, key=by_id.__getitem__)
-    mine = by_id[id(program)]
-    winner = entries[best][0] if by_id[best] < mine else "optimal_time"
+    timed = rivals if program in rivals else [*rivals, program]
+    seconds, bursts = measure.paired_seconds([p.call for p in timed], _TIMING["contest_s"])
+    by_program = dict(zip(map(id, timed), seconds, strict=True))
+    best = min(rivals, key=lambda other: by_program[id(other)])
+    mine = by_program[id(program)]
     return {
-        "contest_ratio": mine / by_id[best],
-        "contest_winner": winner,
+        "contest_ratio": mine / by_program[id(best)],
+        "contest_winner": best.owner if by_program[id(best)] < mine else "optimal_time",
         "contest_bursts": bursts,
     }
 
