@@ -88,7 +88,9 @@ def matrix_free_ops(plan: MatrixFreePlan, points: int = 1) -> list[Op]:
     ``points`` > 1: the operations of ``jax.vmap`` of the plan over that many points, where
     every product of a weight with a block becomes one product over all points' blocks (the
     points join the block's free dimension), a product of two blocks a batched product
-    (:attr:`Op.repeat`), and element-wise work covers every point.
+    (:attr:`Op.repeat`), and element-wise work covers every point -- except what does not
+    depend on the point: ``jax.jacfwd``'s identity seed and the first layer's product with it,
+    ``W1 I``, which ``jax.vmap`` leaves unbatched and XLA makes once.
 
     Example:
         ``jvp(J4 J3) @ vjp(J2 J1)`` on ``(8, 6, 2, 6, 8)``: two primal products, the 2 adjoint
@@ -123,15 +125,17 @@ class Generic:
         label: str,
         free: int | None = None,
         weight: tuple[int, int] | None = None,
+        shared: bool = False,
     ) -> None:
         """Append one operation; for several points, the operation over all of them.
 
         ``free``: for a product, the dimension of ``shape`` the points join (0 for adjoint
         rows, 2 for tangent columns; None: both factors are per point, a batched product).
         ``weight``: ``(layer, elements)`` of the weight the op reads (:attr:`Op.reads`), once
-        for all points.
+        for all points. ``shared``: the op does not depend on the point (``jax.vmap`` leaves it
+        unbatched), so it runs once whatever the points.
         """
-        p, repeat = self.points, 1
+        p, repeat = (1 if shared else self.points), 1
         if p > 1 and kind == "matmul":
             if free is None:
                 repeat, moved = p, moved * p
@@ -181,12 +185,13 @@ class Generic:
         name = "tangents " + " ".join(f"J{k}" for k in range(hi, lo - 1, -1))
 
         def one(b: int) -> None:
-            if not seeded:
-                self.add("elementwise", (d[lo - 1], b), d[lo - 1] * b, f"{name}: seed")
+            if not seeded:  # the identity and W times it do not depend on x: made once
+                self.add("elementwise", (d[lo - 1], b), d[lo - 1] * b, f"{name}: seed", shared=True)
             for layer in range(lo, hi + 1):
                 m, k = d[layer], d[layer - 1]
                 moved = m * k + k * b + m * b
-                self.add("matmul", (m, k, b), moved, f"{name}: layer {layer}", 2, (layer, m * k))
+                label, first = f"{name}: layer {layer}", layer == lo and not seeded
+                self.add("matmul", (m, k, b), moved, label, 2, (layer, m * k), shared=first)
                 self.add(
                     "elementwise", (m, b), 2 * m * b + m, f"{name}: layer {layer}, times tanh'"
                 )

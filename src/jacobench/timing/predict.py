@@ -58,7 +58,8 @@ identity seeds without a product; for ``"jacfwd"`` / ``"jacrev"``, ``jax.vmap`` 
 * ``points`` > 1 (``jax.vmap`` over points): a product of a weight with a block is one product
   over every point's block (the points join its free dimension: tangent columns, adjoint rows,
   the primal's column), a product of two blocks is a batched product (``repeat`` products of its
-  shape, one launch), element-wise work covers every point.
+  shape, one launch), element-wise work covers every point; ``jax.jacfwd``'s identity seed and
+  its first product, ``W1 I``, do not depend on the point and are made once.
 
 Example:
     The chain ``(50, 5, 100, 10)`` planned ``(J3 J2) J1`` on a made-up device doing 1 Gflop/s,
