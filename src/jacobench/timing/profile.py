@@ -155,6 +155,27 @@ class BackendRates:
         slower = np.where(x > sizes[0], np.maximum(slower, 0.0), 0.0)
         return float(slower) if slower.ndim == 0 else slower
 
+    def stream_seconds_per_byte(self, footprint: Any) -> Any:
+        """Seconds a byte streamed by an element-wise op costs at least, in a call of ``footprint``.
+
+        ``1 / V(footprint)`` from :attr:`weights` (log-log interpolated, clamped): a call that
+        runs through ``footprint`` bytes moves an element-wise op's blocks no faster than it
+        reads its weights. 0 where :attr:`weights` has fewer than two points (beside an
+        accelerator, or not measured).
+
+        Example:
+            >>> r = BackendRates("jax", 0.0, 0.0, 0.0, ((1, 1e9),), (), ((1, 4e9), (100, 1e9)))
+            >>> [round(r.stream_seconds_per_byte(b) * 1e12) for b in (1, 10, 10**6)]  # ps a byte
+            [250, 500, 1000]
+        """
+        x = np.log(np.maximum(np.asarray(footprint, dtype=float), 1.0))
+        if len(self.weights) < 2:
+            return 0.0 if x.ndim == 0 else np.zeros_like(x)
+        sizes = np.log([b for b, _ in self.weights])
+        rates = np.log([r for _, r in self.weights])
+        per_byte = 1.0 / np.exp(np.interp(x, sizes, rates))
+        return float(per_byte) if per_byte.ndim == 0 else per_byte
+
     def bandwidth_at(self, n_bytes: Any) -> Any:
         """Bytes per second when ``n_bytes`` are moved (log-log interpolation, clamped)."""
         sizes = np.log([b for b, _ in self.bandwidth])
