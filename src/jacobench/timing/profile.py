@@ -146,13 +146,11 @@ class BackendRates:
             >>> r.weight_seconds_per_byte(1), round(r.weight_seconds_per_byte(10**6), 15)
             (0.0, 7.5e-10)
         """
-        x = np.log(np.maximum(np.asarray(footprint, dtype=float), 1.0))
+        x = np.maximum(np.asarray(footprint, dtype=float), 1.0)
         if len(self.weights) < 2:
             return 0.0 if x.ndim == 0 else np.zeros_like(x)
-        sizes = np.log([b for b, _ in self.weights])
-        rates = np.log([r for _, r in self.weights])
-        slower = 1.0 / np.exp(np.interp(x, sizes, rates)) - 1.0 / self.weights[0][1]
-        slower = np.where(x > sizes[0], np.maximum(slower, 0.0), 0.0)
+        slower = np.asarray(self.stream_seconds_per_byte(x)) - 1.0 / self.weights[0][1]
+        slower = np.where(x > self.weights[0][0], np.maximum(slower, 0.0), 0.0)
         return float(slower) if slower.ndim == 0 else slower
 
     def stream_seconds_per_byte(self, footprint: Any) -> Any:
