@@ -29,9 +29,10 @@ and the result). A weight read again at once (the primal's product, then the tan
 read from cache; nothing is added where :math:`S` fits the caches. The bracketed term is for
 element-wise ops only: they stream their blocks no faster than the call reads its data,
 :math:`V(S_{call})` at the call's whole footprint
-(:meth:`~jacobench.timing.BackendRates.stream_seconds_per_byte`). Timed alone, scaling a
-``512 x 512`` weight (``D W``, 2 MB moved) takes about 17 us; in a 16-layer chain of such
-weights, about 50 us -- the rate at which that chain reads its weights.
+(:meth:`~jacobench.timing.BackendRates.stream_seconds_per_byte`). The calibrated element-wise
+rate puts scaling a ``512 x 512`` weight (``D W``, 2 MB moved) at about 17 us; scaling the
+eight weights of a chain one after another takes 53-58 us each, about the rate at which such a
+chain reads its weights.
 
 **Explicit plans** (backend ``"numpy"`` or ``"jax"``): :func:`jacobench.multiply` runs one
 product per step of the plan's schedule (:func:`jacobench.explicit.schedule`); the step multiplying
