@@ -79,6 +79,8 @@ def main() -> None:
                     seconds[event.name] += event.duration_ns * 1e-9 / calls
     print(f"{jax.devices()[0]}, jax {jax.__version__}: {widths}, {strategy}, points {points}")
     print(f"a call: {untraced * 1e3:.3f} ms untraced, {traced * 1e3:.3f} ms traced")
+    if not seconds:
+        print("no per-operation events (XLA ran it as one small call; larger chains have them)")
     print("| XLA operation | us per call |\n|---|---|")
     for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
         print(f"| {name} | {s * 1e6:.1f} |")
