@@ -55,6 +55,8 @@ def grid_profile(sizes, seconds_of, op_overhead_s=0.0, bandwidth=1e15, **fields)
             bandwidth=((1, bandwidth), (1 << 40, bandwidth)),
             dtypes=rates,
             weights=((1, bandwidth), (1 << 40, bandwidth)),  # never slower: no extra
+            left_weights=((1, bandwidth), (1 << 40, bandwidth)),
+            right_weights=((1, bandwidth), (1 << 40, bandwidth)),
         )
         for b in ("numpy", "jax")
     )
@@ -225,8 +227,18 @@ def test_a_profile_without_the_backend_or_dtype_is_an_error():
 SLOW_WEIGHTS = ((1 << 20, 4e9), (100 << 20, 1e9))
 
 
-def with_weights(profile, weights=SLOW_WEIGHTS):
-    backends = tuple(dataclasses.replace(b, weights=weights) for b in profile.backends)
+def with_weights(profile, weights=SLOW_WEIGHTS, left=None, right=None):
+    """``profile`` whose curves are ``weights`` (and the products' ``left``/``right``, default
+    the same)."""
+    backends = tuple(
+        dataclasses.replace(
+            b,
+            weights=weights,
+            left_weights=weights if left is None else left,
+            right_weights=weights if right is None else right,
+        )
+        for b in profile.backends
+    )
     return dataclasses.replace(profile, backends=backends)
 
 
@@ -297,6 +309,31 @@ def test_a_profile_from_before_weights_were_measured_loads_but_is_stale(tmp_path
     here = {**old.to_dict()}
     assert "before calibration timed weight reads" in stale_reason(old, here=here)
     assert stale_reason(p, here=here) is None
+    for backend in data["backends"]:  # the products' curves alone missing
+        backend["weights"] = [list(w) for w in SLOW_WEIGHTS]
+        del backend["left_weights"], backend["right_weights"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = load(tmp_path / "old.json")
+    assert all(b.left_weights == b.right_weights == () for b in old.backends)
+    assert "timed products' weight reads" in stale_reason(old, here=here)
+
+
+def test_a_product_pays_the_extra_of_the_side_its_weight_is_on():
+    # Out of cache, weights on the right read at half the speed of those on the left.
+    faster, slower = ((1 << 20, 4e9), (100 << 20, 2e9)), ((1 << 20, 4e9), (100 << 20, 1e9))
+    device = with_weights(ROUND, left=faster, right=slower)
+    widths = (32,) + (512,) * 31 + (32,)  # 30 weights of 1 MiB (float32): out of cache
+    fwd = jb.plan_matrix_free(widths, "forward")  # tangents: W @ V, the weight on the left
+    rev = jb.plan_matrix_free(widths, "reverse")  # adjoints: A @ W, on the right
+    same = with_weights(ROUND, left=faster, right=faster)
+    assert predict_seconds(rev, device) > predict_seconds(rev, same)
+    assert predict_seconds(fwd, device) == pytest.approx(predict_seconds(fwd, same))
+    rates = device.rates("jax")
+    assert rates.weight_seconds_per_byte(50 << 20, "right") > rates.weight_seconds_per_byte(
+        50 << 20, "left"
+    )
+    with pytest.raises(jb.JacobenchError, match="side is 'top', expected 'vector', 'left'"):
+        rates.weight_seconds_per_byte(1, "top")
 
 
 # --- saving and loading -----------------------------------------------------------------------
@@ -468,6 +505,8 @@ def test_quick_calibration_measures_this_machine(tmp_path):
     assert 0 < p.matmul_seconds(8, 8, 8) < 1
     footprints = [f for f, _ in rates.weights]
     assert footprints == [1 << 20, 4 << 20] and all(v > 0 for _, v in rates.weights)
+    for curve in (rates.left_weights, rates.right_weights):
+        assert [f for f, _ in curve] == footprints and all(v > 0 for _, v in curve)
     assert load(save(p, tmp_path / "p.json")) == p
 
 
@@ -479,6 +518,7 @@ def test_beside_an_accelerator_weight_reads_cost_nothing_extra(monkeypatch):
     monkeypatch.setattr(micro, "device_fields", lambda: {**real(), "platform": "gpu"})
     p = calibrate(backends=("numpy", "jax"), dtypes=("float32",), quick=True, sizes=(1, 8))
     assert [f for f, _ in p.rates("jax").weights] == [1 << 20]  # the device: one point
+    assert [f for f, _ in p.rates("jax").right_weights] == [1 << 20]
     assert [f for f, _ in p.rates("numpy").weights] == [1 << 20, 4 << 20]  # the host: a curve
     assert p.rates("jax").weight_seconds_per_byte(1 << 40) == 0.0
     assert stale_reason(p, ("numpy", "jax"), ("float32",), here=p.to_dict()) is None

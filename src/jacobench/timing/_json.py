@@ -77,12 +77,9 @@ class Reader:
         bandwidth = tuple(self.pair(p, f"{where}.bandwidth[{i}]") for i, p in enumerate(points))
         if not bandwidth or list(bandwidth) != sorted(set(bandwidth)):
             raise self.bad(f"{where}.bandwidth", "is empty or not sorted by size")
-        weights: tuple[tuple[int, float], ...] = ()
-        if isinstance(data, dict) and "weights" in data:  # absent before it was measured
-            raw = self.get(data, "weights", list, where)
-            weights = tuple(self.pair(p, f"{where}.weights[{i}]") for i, p in enumerate(raw))
-            if [b for b, _ in weights] != sorted({b for b, _ in weights}):
-                raise self.bad(f"{where}.weights", "is not sorted by footprint")
+        weights, left, right = (
+            self.curve(data, key, where) for key in ("weights", "left_weights", "right_weights")
+        )
         tables = self.get(data, "dtypes", list, where)
         rates = tuple(self.dtype(t, f"{where}.dtypes[{i}]") for i, t in enumerate(tables))
         have = [r.dtype for r in rates]
@@ -97,7 +94,19 @@ class Reader:
             bandwidth=bandwidth,
             dtypes=rates,
             weights=weights,
+            left_weights=left,
+            right_weights=right,
         )
+
+    def curve(self, data: object, key: str, where: str) -> tuple[tuple[int, float], ...]:
+        """A ``(footprint, bytes per second)`` curve, sorted; ``()`` where absent (older files)."""
+        if not (isinstance(data, dict) and key in data):
+            return ()
+        raw = self.get(data, key, list, where)
+        points = tuple(self.pair(p, f"{where}.{key}[{i}]") for i, p in enumerate(raw))
+        if [b for b, _ in points] != sorted({b for b, _ in points}):
+            raise self.bad(f"{where}.{key}", "is not sorted by footprint")
+        return points
 
     def pair(self, data: object, where: str) -> tuple[int, float]:
         ok = isinstance(data, list) and len(data) == 2

@@ -89,6 +89,10 @@ _WEIGHT_FOOTPRINTS = (1 << 20, 1 << 22, 1 << 24, 1 << 25, 1 << 26)
 _QUICK_WEIGHT_FOOTPRINTS = (1 << 20, 1 << 22)
 _WEIGHT_PRODUCTS = 64
 """Matrix-vector products per timed call (the weights cycled through as often as it takes)."""
+SIDE_COLUMNS = 32
+"""Columns (rows) of the thin block the side cycles of :meth:`_Backend.side_weights` multiply."""
+_SIDE_PRODUCTS = 16
+"""Thin products per timed call, at least (every weight of the cycle once)."""
 _ELEMENTWISE_N = 1 << 18
 
 Progress = Callable[[float, str], None]
@@ -165,7 +169,7 @@ def calibrate(
         itertools.product(grid, grid, grid), key=lambda s: (s[0] * s[1] * s[2], s)
     )
     footprints = len(_QUICK_WEIGHT_FOOTPRINTS if quick else _WEIGHT_FOOTPRINTS)
-    steps = len(chosen_backends) * (1 + footprints + len(chosen_dtypes) * (1 + len(shapes)))
+    steps = len(chosen_backends) * (1 + 2 * footprints + len(chosen_dtypes) * (1 + len(shapes)))
     meter = _Meter(report, steps, quick)
     measured = []
     for backend in ("numpy", "jax"):  # numpy first: JAX's idle threads spin for a while
@@ -350,6 +354,7 @@ class _Backend:
             seconds = self.stream(n_bytes // 8)
             points.append((n_bytes, n_bytes / max(seconds - per_op, 0.5 * seconds, 1e-9)))
         weights = self.weights()
+        left, right = self.side_weights()
         rates = []
         for dtype in dtypes:
             with self.dtype_context(dtype):
@@ -362,6 +367,8 @@ class _Backend:
             bandwidth=tuple(points),
             dtypes=tuple(rates),
             weights=weights,
+            left_weights=left,
+            right_weights=right,
         )
 
     def weights(self) -> tuple[tuple[int, float], ...]:
@@ -390,11 +397,39 @@ class _Backend:
             points.append((footprint, one / per_product))
         return tuple(points)
 
+    def side_weights(
+        self,
+    ) -> tuple[tuple[tuple[int, float], ...], tuple[tuple[int, float], ...]]:
+        """How fast thin products read their weights, by footprint: weight on the left, right.
+
+        As :meth:`weights`, with :data:`SIDE_COLUMNS`-wide blocks: ``V = tanh(W V)`` (the
+        weight on the left, as a tangent pass has it) and ``A = tanh(A W)`` (on the right, as an
+        adjoint pass), at least :data:`_SIDE_PRODUCTS` products a call, the two timed in turn
+        at each footprint. Bytes of weight per second of product, the call's fixed cost taken
+        off; one point beside an accelerator.
+        """
+        one = _WEIGHT_SIDE * _WEIGHT_SIDE * 4
+        left: list[tuple[int, float]] = []
+        right: list[tuple[int, float]] = []
+        footprints = _QUICK_WEIGHT_FOOTPRINTS if self.quick else _WEIGHT_FOOTPRINTS
+        for footprint in footprints[:1] if self.accelerator else footprints:
+            self.meter.step(f"{self.name}: products' weights read over {footprint >> 20} MiB")
+            n = footprint // one
+            rounds = max(1, _SIDE_PRODUCTS // n)
+            for points, seconds in zip((left, right), self.side_cycles(n, rounds), strict=True):
+                seconds -= self.fixed + (n - 1) * self.per_arg
+                points.append((footprint, one / max(seconds / (n * rounds), 1e-9)))
+        return tuple(left), tuple(right)
+
     def cycle(self, n: int, rounds: int) -> float:
         """Seconds of one call cycling ``rounds`` times through ``n`` distinct weights.
 
         Each step is ``h = tanh(W h)``; the call takes the weights and ``h`` as arguments.
         """
+        raise NotImplementedError
+
+    def side_cycles(self, n: int, rounds: int) -> tuple[float, float]:
+        """As :meth:`cycle` with thin blocks: seconds of ``V = tanh(W V)``, of ``A = tanh(A W)``."""
         raise NotImplementedError
 
     def rates(
@@ -582,6 +617,27 @@ class _Numpy(_Backend):
 
         return self.meter.floor(run)[0]
 
+    def side_cycles(self, n: int, rounds: int) -> tuple[float, float]:
+        side = _WEIGHT_SIDE
+        weights = [np.full((side, side), 0.5 / side, dtype=np.float32) for _ in range(n)]
+        v0 = np.full((side, SIDE_COLUMNS), 0.5, dtype=np.float32)
+        a0 = np.full((SIDE_COLUMNS, side), 0.5, dtype=np.float32)
+
+        def left() -> None:
+            v = v0
+            for _ in range(rounds):
+                for w in weights:
+                    v = np.tanh(w @ v)
+
+        def right() -> None:
+            a = a0
+            for _ in range(rounds):
+                for w in weights:
+                    a = np.tanh(a @ w)
+
+        first, second = self.meter.floor(left, right)
+        return first, second
+
     def elementwise(self, dtype: str, transcendental: bool) -> float:
         v = np.full(_ELEMENTWISE_N, 0.5, dtype=dtype)
         if transcendental:
@@ -689,6 +745,31 @@ class _Jax(_Backend):
 
         compiled = jax.jit(f).lower(weights, h).compile()
         return self.meter.floor(lambda: _wait(compiled(weights, h)))[0]
+
+    def side_cycles(self, n: int, rounds: int) -> tuple[float, float]:
+        import jax
+        import jax.numpy as jnp
+
+        side = _WEIGHT_SIDE
+        weights = tuple(self._array((side, side), "float32") for _ in range(n))
+        blocks = (
+            self._array((side, SIDE_COLUMNS), "float32"),
+            self._array((SIDE_COLUMNS, side), "float32"),
+        )
+
+        def program(on_left: bool) -> Callable[[], Any]:
+            def f(weights: Any, h: Any) -> Any:
+                for _ in range(rounds):
+                    for w in weights:
+                        h = jnp.tanh(w @ h if on_left else h @ w)
+                return h
+
+            h = blocks[0] if on_left else blocks[1]
+            compiled = jax.jit(f).lower(weights, h).compile()
+            return lambda: _wait(compiled(weights, h))
+
+        first, second = self.meter.floor(program(True), program(False))
+        return first, second
 
     def stream(self, n: int) -> float:
         # Enough trips to move 256 MiB: fewer left the difference of two timings of a few

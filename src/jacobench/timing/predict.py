@@ -22,7 +22,10 @@ matrix-vector product 18 us a layer at 8 layers, 46-68 us at 16-48). So an op re
 :math:`I` bytes of the call's inputs (a weight, a given Jacobian) pays the slower read on top:
 :math:`V(S)` is how fast matrix-vector products read their weights cycling over :math:`S` bytes
 of them, :math:`V_0` over one weight
-(:meth:`~jacobench.timing.BackendRates.weight_seconds_per_byte`), and :math:`S` is the read's
+(:meth:`~jacobench.timing.BackendRates.weight_seconds_per_byte`) -- for a product, how fast
+thin products with the weight on the same side read it (the left, ``W @ V``, or the right,
+``A @ W``: out of cache the right pays about twice the left's extra, though in cache it is the
+faster), and :math:`S` is the read's
 reuse distance (:func:`reuse_distances`): the bytes of other inputs read since this one last was,
 or, for its first read in a call, everything a call runs through (:func:`footprint`: the inputs
 and the result). A weight read again at once (the primal's product, then the tangents') is
@@ -195,8 +198,9 @@ def explain(
             )
             streamed = moved * rates.stream_seconds_per_byte(whole * size)
             seconds[chosen] += np.maximum(alone, streamed)
-    reads, distances = reuse_distances(ops, whole)
-    seconds += reads * size * rates.weight_seconds_per_byte(distances * size)
+    for i, read, far in _reads(ops, whole):
+        side = _side(ops[i], read)
+        seconds[i] += read * size * rates.weight_seconds_per_byte(far * size, side)
     n_args = plan.n_layers if isinstance(plan, Plan) else 1
     call = rates.call_overhead_s + (n_args - 1) * rates.arg_overhead_s
     out = list(zip(ops, (float(s) for s in seconds), strict=True))
@@ -225,6 +229,15 @@ def reuse_distances(ops: list[Op], whole: int) -> tuple[np.ndarray, np.ndarray]:
     """
     reads = np.zeros(len(ops))
     distances = np.zeros(len(ops))
+    for i, elements, far in _reads(ops, whole):
+        distances[i] += elements * far
+        reads[i] += elements
+    return reads, np.divide(distances, reads, out=np.zeros(len(ops)), where=reads > 0)
+
+
+def _reads(ops: list[Op], whole: int) -> list[tuple[int, int, int]]:
+    """``(op index, elements, distance)`` of every read of a call's input, in order."""
+    out = []
     slots = sum(len(op.reads) for op in ops)
     tree = [0] * (slots + 1)  # a Fenwick tree: elements of each input's latest read, by slot
 
@@ -253,9 +266,23 @@ def reuse_distances(ops: list[Op], whole: int) -> tuple[np.ndarray, np.ndarray]:
                 far = whole
             latest[source] = (slot, elements)
             add(slot, elements)
-            distances[i] += elements * far
-            reads[i] += elements
-    return reads, np.divide(distances, reads, out=np.zeros(len(ops)), where=reads > 0)
+            out.append((i, elements, far))
+    return out
+
+
+def _side(op: Op, elements: int) -> str:
+    """Which weight-read curve a read of ``elements`` by ``op`` follows.
+
+    A product (not a matrix-vector one) reads its weight on the ``"left"`` (``m x k``, as a
+    tangent pass) or the ``"right"`` (``k x n``, as an adjoint pass); a read matching both
+    sizes counts as the left one. Everything else reads as a matrix-vector product does.
+    """
+    if op.kind != "matmul":
+        return "vector"
+    m, k, n = op.shape
+    if min(m, n) == 1:
+        return "vector"
+    return "left" if elements == m * k else "right"
 
 
 def footprint(plan: Plan | MatrixFreePlan, points: int = 1) -> int:

@@ -112,6 +112,13 @@ class BackendRates:
             bytes of them (the first: one weight, read again and again; see
             :meth:`weight_seconds_per_byte`); one point beside an accelerator (see
             :func:`jacobench.calibrate`), none in profiles from before it was measured.
+        left_weights: The same for products of :data:`~jacobench.timing.micro.SIDE_COLUMNS`
+            columns with the weight on the left (``W @ V``, a tangent block), how fast they
+            read it (bytes of weight per second of product); ``()``: read as :attr:`weights`.
+        right_weights: The same with the weight on the right (``A @ W``, an adjoint block).
+            Out of cache the two differ: on a 2-core CPU a thin product with the weight on the
+            right pays about twice the extra time of one with it on the left, though in cache
+            it is the faster one.
     """
 
     backend: str
@@ -121,6 +128,8 @@ class BackendRates:
     bandwidth: tuple[tuple[int, float], ...]
     dtypes: tuple[DtypeRates, ...]
     weights: tuple[tuple[int, float], ...] = ()
+    left_weights: tuple[tuple[int, float], ...] = ()
+    right_weights: tuple[tuple[int, float], ...] = ()
 
     def rates(self, dtype: str) -> DtypeRates:
         """The rates of ``dtype``; a :class:`JacobenchError` names the dtypes there are."""
@@ -132,26 +141,42 @@ class BackendRates:
             f"{[r.dtype for r in self.dtypes]} (calibrate with dtypes=(..., {dtype!r}))"
         )
 
-    def weight_seconds_per_byte(self, footprint: Any) -> Any:
+    def weight_seconds_per_byte(self, footprint: Any, side: str = "vector") -> Any:
         """Seconds a byte of weight costs beyond a read from cache, in a call of ``footprint``.
 
         ``footprint``: the bytes of the call's data (see :attr:`weights`); 0 where they fit the
-        caches, or where :attr:`weights` was not measured. The calibration times every product
-        on operands that stay in cache; a call that streams more data than the caches hold
-        reads each weight from memory again: ``1 / V(footprint) - 1 / V(first)``, log-log
-        interpolated, clamped, never negative.
+        caches, or where the curve was not measured. The calibration times every product on
+        operands that stay in cache; a call that streams more data than the caches hold reads
+        each weight from memory again: ``1 / V(footprint) - 1 / V(first)``, log-log
+        interpolated, clamped, never negative. ``side``: which reads -- ``"vector"`` (a
+        matrix-vector product or an element-wise op: :attr:`weights`), ``"left"`` or
+        ``"right"`` (a product with the weight on that side: :attr:`left_weights`,
+        :attr:`right_weights`, or :attr:`weights` where those were not measured).
 
         Example:
             >>> r = BackendRates("jax", 0.0, 0.0, 0.0, ((1, 1e9),), (), ((1, 4e9), (100, 1e9)))
             >>> r.weight_seconds_per_byte(1), round(r.weight_seconds_per_byte(10**6), 15)
             (0.0, 7.5e-10)
+            >>> import dataclasses
+            >>> r = dataclasses.replace(r, right_weights=((1, 4e9), (100, 5e8)))
+            >>> round(r.weight_seconds_per_byte(10**6, "right"), 15)  # 1/0.5e9 - 1/4e9
+            1.75e-09
         """
+        curve = self._curve(side)
         x = np.maximum(np.asarray(footprint, dtype=float), 1.0)
-        if len(self.weights) < 2:
+        if len(curve) < 2:
             return 0.0 if x.ndim == 0 else np.zeros_like(x)
-        slower = np.asarray(self.stream_seconds_per_byte(x)) - 1.0 / self.weights[0][1]
-        slower = np.where(x > self.weights[0][0], np.maximum(slower, 0.0), 0.0)
+        slower = _per_byte(curve, x) - 1.0 / curve[0][1]
+        slower = np.where(x > curve[0][0], np.maximum(slower, 0.0), 0.0)
         return float(slower) if slower.ndim == 0 else slower
+
+    def _curve(self, side: str) -> tuple[tuple[int, float], ...]:
+        """The weight-read curve of ``side`` (see :meth:`weight_seconds_per_byte`)."""
+        if side == "vector":
+            return self.weights
+        if side not in ("left", "right"):
+            raise JacobenchError(f"side is {side!r}, expected 'vector', 'left' or 'right'")
+        return (self.left_weights if side == "left" else self.right_weights) or self.weights
 
     def stream_seconds_per_byte(self, footprint: Any) -> Any:
         """Seconds a byte streamed by an element-wise op costs at least, in a call of ``footprint``.
@@ -166,12 +191,10 @@ class BackendRates:
             >>> [round(r.stream_seconds_per_byte(b) * 1e12) for b in (1, 10, 10**6)]  # ps a byte
             [250, 500, 1000]
         """
-        x = np.log(np.maximum(np.asarray(footprint, dtype=float), 1.0))
+        x = np.maximum(np.asarray(footprint, dtype=float), 1.0)
         if len(self.weights) < 2:
             return 0.0 if x.ndim == 0 else np.zeros_like(x)
-        sizes = np.log([b for b, _ in self.weights])
-        rates = np.log([r for _, r in self.weights])
-        per_byte = 1.0 / np.exp(np.interp(x, sizes, rates))
+        per_byte = _per_byte(self.weights, x)
         return float(per_byte) if per_byte.ndim == 0 else per_byte
 
     def bandwidth_at(self, n_bytes: Any) -> Any:
@@ -319,6 +342,8 @@ class DeviceProfile:
                     "op_overhead_s": b.op_overhead_s,
                     "bandwidth": [list(p) for p in b.bandwidth],
                     "weights": [list(p) for p in b.weights],
+                    "left_weights": [list(p) for p in b.left_weights],
+                    "right_weights": [list(p) for p in b.right_weights],
                     "dtypes": [
                         {
                             "dtype": r.dtype,
@@ -390,6 +415,8 @@ class DeviceProfile:
                 bandwidth=((1, bandwidth), (1 << 40, bandwidth)),
                 dtypes=dtypes,
                 weights=((1, bandwidth), (1 << 40, bandwidth)),  # read at one rate anywhere
+                left_weights=((1, bandwidth), (1 << 40, bandwidth)),
+                right_weights=((1, bandwidth), (1 << 40, bandwidth)),
             )
             for name in BACKENDS
         )
@@ -421,6 +448,10 @@ class DeviceProfile:
             if b.weights:
                 reads = ", ".join(f"{r / 1e9:.0f} over {format_bytes(f)}" for f, r in b.weights)
                 lines.append(f"  weights read (GB/s): {reads}")
+            for side, curve in (("left", b.left_weights), ("right", b.right_weights)):
+                if curve:
+                    reads = ", ".join(f"{r / 1e9:.0f} over {format_bytes(f)}" for f, r in curve)
+                    lines.append(f"  ... by products, weight on the {side}: {reads}")
             for r in b.dtypes:
                 m, k, n, t = max(r.matmul, key=lambda row: (min(row[:3]), row[0] * row[1] * row[2]))
                 lines.append(
@@ -429,6 +460,13 @@ class DeviceProfile:
                     f"{r.elementwise_per_s / 1e9:.2f} G/s"
                 )
         return "\n".join(lines)
+
+
+def _per_byte(curve: tuple[tuple[int, float], ...], footprint: np.ndarray) -> np.ndarray:
+    """``1 / V(footprint)`` on a ``(footprint, bytes per second)`` curve, log-log, clamped."""
+    sizes = np.log([b for b, _ in curve])
+    rates = np.log([r for _, r in curve])
+    return np.asarray(1.0 / np.exp(np.interp(np.log(footprint), sizes, rates)))
 
 
 def slug(text: str) -> str:

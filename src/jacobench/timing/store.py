@@ -144,6 +144,13 @@ def _lacking(profile: DeviceProfile, backends: Sequence[str], dtypes: Sequence[s
     unread = [b.backend for b in profile.backends if b.backend in backends and not b.weights]
     if unread:
         return f"it was measured before calibration timed weight reads ({unread[0]})"
+    one_sided = [
+        b.backend
+        for b in profile.backends
+        if b.backend in backends and not (b.left_weights and b.right_weights)
+    ]
+    if one_sided:
+        return f"it was measured before calibration timed products' weight reads ({one_sided[0]})"
     lacking = [t for t in dtypes if t not in profile.dtypes]
     if lacking:
         return f"it has no {lacking[0]} rates (it has {list(profile.dtypes)})"
