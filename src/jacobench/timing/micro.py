@@ -385,17 +385,8 @@ class _Backend:
         differences between footprints would be launch noise, which the model would multiply by
         the size of every weight.
         """
-        one = _WEIGHT_SIDE * _WEIGHT_SIDE * 4
-        points = []
-        footprints = _QUICK_WEIGHT_FOOTPRINTS if self.quick else _WEIGHT_FOOTPRINTS
-        for footprint in footprints[:1] if self.accelerator else footprints:
-            self.meter.step(f"{self.name}: weights read over {footprint >> 20} MiB")
-            n = footprint // one
-            rounds = max(1, _WEIGHT_PRODUCTS // n)
-            seconds = self.cycle(n, rounds) - self.fixed - (n - 1) * self.per_arg
-            per_product = max(seconds / (n * rounds), 1e-9)
-            points.append((footprint, one / per_product))
-        return tuple(points)
+        (points,) = self._curves("weights", _WEIGHT_PRODUCTS, lambda n, r: (self.cycle(n, r),))
+        return points
 
     def side_weights(
         self,
@@ -408,18 +399,32 @@ class _Backend:
         at each footprint. Bytes of weight per second of product, the call's fixed cost taken
         off; one point beside an accelerator.
         """
+        left, right = self._curves("products' weights", _SIDE_PRODUCTS, self.side_cycles)
+        return left, right
+
+    def _curves(
+        self, what: str, products: int, cycles: Callable[[int, int], tuple[float, ...]]
+    ) -> list[tuple[tuple[int, float], ...]]:
+        """Curves of bytes of weight read per second, by footprint, from ``cycles(n, rounds)``.
+
+        ``cycles`` times calls cycling ``rounds`` times through ``n`` distinct ``512 x 512``
+        weights (at least ``products`` products a call), one seconds figure per curve; each
+        loses the call's fixed cost and becomes bytes per second of weight per product. Only
+        the first footprint beside an accelerator.
+        """
         one = _WEIGHT_SIDE * _WEIGHT_SIDE * 4
-        left: list[tuple[int, float]] = []
-        right: list[tuple[int, float]] = []
         footprints = _QUICK_WEIGHT_FOOTPRINTS if self.quick else _WEIGHT_FOOTPRINTS
+        curves: list[list[tuple[int, float]]] = []
         for footprint in footprints[:1] if self.accelerator else footprints:
-            self.meter.step(f"{self.name}: products' weights read over {footprint >> 20} MiB")
+            self.meter.step(f"{self.name}: {what} read over {footprint >> 20} MiB")
             n = footprint // one
-            rounds = max(1, _SIDE_PRODUCTS // n)
-            for points, seconds in zip((left, right), self.side_cycles(n, rounds), strict=True):
+            rounds = max(1, products // n)
+            timed = cycles(n, rounds)
+            curves = curves or [[] for _ in timed]
+            for points, seconds in zip(curves, timed, strict=True):
                 seconds -= self.fixed + (n - 1) * self.per_arg
                 points.append((footprint, one / max(seconds / (n * rounds), 1e-9)))
-        return tuple(left), tuple(right)
+        return [tuple(points) for points in curves]
 
     def cycle(self, n: int, rounds: int) -> float:
         """Seconds of one call cycling ``rounds`` times through ``n`` distinct weights.
@@ -620,22 +625,19 @@ class _Numpy(_Backend):
     def side_cycles(self, n: int, rounds: int) -> tuple[float, float]:
         side = _WEIGHT_SIDE
         weights = [np.full((side, side), 0.5 / side, dtype=np.float32) for _ in range(n)]
-        v0 = np.full((side, SIDE_COLUMNS), 0.5, dtype=np.float32)
-        a0 = np.full((SIDE_COLUMNS, side), 0.5, dtype=np.float32)
 
-        def left() -> None:
-            v = v0
-            for _ in range(rounds):
-                for w in weights:
-                    v = np.tanh(w @ v)
+        def program(on_left: bool) -> Callable[[], None]:
+            h0 = np.full((side, SIDE_COLUMNS) if on_left else (SIDE_COLUMNS, side), 0.5, np.float32)
 
-        def right() -> None:
-            a = a0
-            for _ in range(rounds):
-                for w in weights:
-                    a = np.tanh(a @ w)
+            def run() -> None:
+                h = h0
+                for _ in range(rounds):
+                    for w in weights:
+                        h = np.tanh(w @ h if on_left else h @ w)
 
-        first, second = self.meter.floor(left, right)
+            return run
+
+        first, second = self.meter.floor(program(True), program(False))
         return first, second
 
     def elementwise(self, dtype: str, transcendental: bool) -> float:
