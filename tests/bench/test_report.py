@@ -455,3 +455,27 @@ def test_report_says_how_far_the_weight_reads_moved_and_nothing_without_them():
     assert "1 MiB 85 → 75, 16 MiB 50 → 19" in text
     assert markdown._weight_reads_md(None) == ""
     assert markdown._weight_reads_md({"weight_reads": None}) == ""
+
+
+def test_worst_optimal_time_row_says_how_far_apart_the_model_put_the_plans():
+    rows = [
+        # chain a: a near tie (reverse predicted 1.05x forward); optimal_time (forward) loses 1.2x
+        ("e", "b", "cpu", "s", "a", "forward", 1.0e-3, 1.2e-3),
+        ("e", "b", "cpu", "s", "a", "reverse", 1.05e-3, 1.0e-3),
+        ("e", "b", "cpu", "s", "a", "optimal_time", 1.0e-3, 1.2e-3),
+        # chain b: a clear pick (forward predicted 2x reverse); optimal_time (reverse) 1.04x
+        ("e", "b", "cpu", "s", "b", "forward", 4e-3, 2.0e-3),
+        ("e", "b", "cpu", "s", "b", "reverse", 2e-3, 1.0e-3),
+        ("e", "b", "cpu", "s", "b", "optimal", 2e-3, 1.0e-3),
+        ("e", "b", "cpu", "s", "b", "optimal_time", 2e-3, 1.04e-3),
+    ]
+    frame = hand_table(rows)
+    frame["plan_formula"] = ["F", "R", "F", "F", "R", "R", "R"]
+    f = P.time_fidelity(frame, ["engine", "backend"])["e / b / cpu"]
+    assert f["worst_ratio"] == pytest.approx(1.2) and f["worst_row"] == "s a"
+    assert f["worst_gap"] == pytest.approx(1.05)
+    assert f["worst_ratio_clear"] == pytest.approx(1.04) and f["worst_row_clear"] == "s b"
+    assert f["clear_chains"] == 1
+    text = markdown._time_fidelity_md({"e / b / cpu": f})
+    assert "1.20x (s a; predicted 1.05x apart)" in text
+    assert "1.04x (s b), of 1 chains" in text

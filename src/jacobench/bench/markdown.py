@@ -41,7 +41,7 @@ from .plots.common import (
     spearman,
     wide_by_strategy,
 )
-from .plots.time_model import TIME_MIN_S, WINNER_TOLERANCE, WITHIN
+from .plots.time_model import CLEAR_GAP, TIME_MIN_S, WINNER_TOLERANCE, WITHIN
 from .plots.winners import winners
 from .tidy import UNSTABLE_IQR_RATIO
 
@@ -252,13 +252,19 @@ def _time_fidelity_md(figures: dict[str, dict[str, Any]]) -> str:
             if f["winner_configs"]
             else "n/a"
         )
-        worst, apart = (
-            f"{f[ratio]:.2f}x ({f[where]})" if math.isfinite(f[ratio]) else "n/a"
+        worst, clear, apart = (
+            f"{f[ratio]:.2f}x ({f[where]})" if math.isfinite(f.get(ratio, math.nan)) else "n/a"
             for ratio, where in (
                 ("worst_ratio", "worst_row"),
+                ("worst_ratio_clear", "worst_row_clear"),
                 ("worst_ratio_apart", "worst_row_apart"),
             )
         )
+        gap = f.get("worst_gap", math.nan)
+        if worst != "n/a" and math.isfinite(gap):
+            worst = f"{worst[:-1]}; predicted {gap:.2f}x apart)"
+        if clear != "n/a":
+            clear += f", of {f['clear_chains']} chains"
         rows.append(
             [
                 label,
@@ -271,6 +277,7 @@ def _time_fidelity_md(figures: dict[str, dict[str, Any]]) -> str:
                 format_number(f["median_ratio"], ".2f"),
                 winners,
                 worst,
+                clear,
                 apart,
             ]
         )
@@ -283,6 +290,7 @@ def _time_fidelity_md(figures: dict[str, dict[str, Any]]) -> str:
         "median measured / predicted",
         f"winner right (within {WINNER_TOLERANCE - 1:.0%})",
         "optimal_time vs best of fwd/rev/opt, worst (timed together)",
+        f"the same, chains predicted ≥ {CLEAR_GAP:.1f}x apart",
         "the same, rows timed apart",
     ]
     return (
@@ -300,7 +308,10 @@ def _time_fidelity_md(figures: dict[str, dict[str, Any]]) -> str:
         "forward, reverse and optimal on the same chain, and that chain: *timed together* from "
         "each `optimal_time` row's `contest_ratio` (its program and theirs timed in interleaved "
         "bursts; where a row has none, its median over theirs), *rows timed apart* from the "
-        "rows' own medians, each measured at its own moment.\n"
+        "rows' own medians, each measured at its own moment. *Predicted apart*: the predicted "
+        "seconds of the fastest of those running another plan over `optimal_time`'s (close to 1: "
+        "a tie the model cannot call, since its errors are larger); *chains predicted ≥ "
+        f"{CLEAR_GAP:.1f}x apart*: the worst over chains where the model's pick is a clear one.\n"
     )
 
 

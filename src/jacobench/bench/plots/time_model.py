@@ -13,7 +13,9 @@ never fitted to these rows). Per engine / backend / device, over the rows measur
   ``jacrev`` are left out of the contest: the former is the model's own pick, the latter are
   ``forward`` and ``reverse`` by other hands);
 * ``optimal_time``'s worst row: the largest ratio of its time to the fastest of ``forward``,
-  ``reverse`` and ``optimal`` on the same chain.
+  ``reverse`` and ``optimal`` on the same chain, with how far apart the model predicted its plan
+  and the next-best other one (a tie the model cannot call is not a confident pick gone wrong),
+  and the same worst over the chains the model separates by ``CLEAR_GAP`` (1.2x) or more.
 
 Example:
     >>> import pandas as pd
@@ -54,6 +56,7 @@ from .common import (
 )
 
 __all__ = [
+    "CLEAR_GAP",
     "TIME_MIN_S",
     "WINNER_TOLERANCE",
     "WITHIN",
@@ -70,7 +73,12 @@ WITHIN = 1.3
 WINNER_TOLERANCE = 1.10
 """The model's pick counts as the winner when it is measured within this factor of the fastest."""
 
+CLEAR_GAP = 1.2
+"""A chain's pick is a clear one when the model predicts every other plan of the contest at least
+this many times slower (see :func:`time_fidelity`)."""
+
 _CONTEST_EXCLUDED = ("optimal_time", *JAX_BASELINES)
+_CONTESTANTS = ("forward", "reverse", "optimal")
 
 
 def _predicted_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -97,9 +105,12 @@ def time_fidelity(df: pd.DataFrame, cols: Sequence[str]) -> dict[str, dict[str, 
         ``rows_all``, ``spearman``, ``median_abs_log10``, ``within``, ``median_ratio``
         (measured / predicted), ``winner_configs``, ``winner_right``, ``worst_ratio`` and
         ``worst_row`` (``optimal_time`` against the fastest of forward, reverse and optimal,
-        timed together in its row's contest where it has one) and ``worst_ratio_apart`` and
-        ``worst_row_apart`` (the same from the rows' separate medians), for every panel with
-        predicted rows.
+        timed together in its row's contest where it has one), ``worst_gap`` (for that chain,
+        the predicted seconds of the fastest other plan of the contest over ``optimal_time``'s;
+        ``inf`` where they are all its plan), ``worst_ratio_clear`` and ``worst_row_clear``
+        (the worst over chains with a gap of at least ``CLEAR_GAP``), ``clear_chains`` (how
+        many) and ``worst_ratio_apart`` and ``worst_row_apart`` (the worst from the rows'
+        separate medians), for every panel with predicted rows.
     """
     data = _predicted_rows(df)
     keys = _keys(cols, df)
@@ -109,8 +120,9 @@ def time_fidelity(df: pd.DataFrame, cols: Sequence[str]) -> dict[str, dict[str, 
         ratio = big["time_median_s"] / big["model_seconds"]
         err = np.abs(np.log10(ratio))
         configs, right = _winners(group)
-        worst, where = _worst_optimal_time(group)
-        apart, apart_where = _worst_optimal_time(group, paired=False)
+        worst, where, gap, _ = _worst_optimal_time(group)
+        clear, clear_where, _, clear_chains = _worst_optimal_time(group, min_gap=CLEAR_GAP)
+        apart, apart_where, _, _ = _worst_optimal_time(group, paired=False)
         out[panel_label(key)] = {
             "rows": len(big),
             "rows_all": len(group),
@@ -125,6 +137,10 @@ def time_fidelity(df: pd.DataFrame, cols: Sequence[str]) -> dict[str, dict[str, 
             "winner_right": right,
             "worst_ratio": worst,
             "worst_row": where,
+            "worst_gap": gap,
+            "worst_ratio_clear": clear,
+            "worst_row_clear": clear_where,
+            "clear_chains": clear_chains,
             "worst_ratio_apart": apart,
             "worst_row_apart": apart_where,
         }
@@ -144,26 +160,55 @@ def _winners(group: pd.DataFrame) -> tuple[int, int]:
     return configs, right
 
 
-def _worst_optimal_time(group: pd.DataFrame, paired: bool = True) -> tuple[float, str]:
-    """The largest t(optimal_time) / min t(forward, reverse, optimal) and its chain.
+def _worst_optimal_time(
+    group: pd.DataFrame, paired: bool = True, min_gap: float = 0.0
+) -> tuple[float, str, float, int]:
+    """The largest t(optimal_time) / min t(forward, reverse, optimal), its chain and predicted gap.
 
     ``paired``: a row's ``contest_ratio`` where it has one (the programs timed in interleaved
     bursts, see ``results/README.md``), else the ratio of the rows' separate medians.
+    ``min_gap``: only chains whose predicted gap (:func:`_predicted_gap`) is at least this.
+    Returns the ratio, ``"sweep widths"``, that chain's gap and how many chains were looked at.
     """
-    worst, where = math.nan, ""
+    worst, where, worst_gap, chains = math.nan, "", math.nan, 0
     for (sweep, widths), rows in group.groupby(["sweep", "widths"]):
         mine_rows = rows[rows["strategy"] == "optimal_time"]
-        best = rows[rows["strategy"].isin(["forward", "reverse", "optimal"])]["time_median_s"]
-        if mine_rows.empty or best.empty:
+        rivals = rows[rows["strategy"].isin(_CONTESTANTS)]
+        if mine_rows.empty or rivals.empty:
             continue
-        r = float(mine_rows["time_median_s"].min() / best.min())
+        gap = _predicted_gap(rivals, mine_rows.iloc[0])
+        if gap < min_gap:
+            continue
+        chains += 1
+        r = float(mine_rows["time_median_s"].min() / rivals["time_median_s"].min())
         if paired and "contest_ratio" in rows:
             contest = mine_rows["contest_ratio"].dropna()
             if not contest.empty:
                 r = float(contest.max())
         if math.isnan(worst) or r > worst:
-            worst, where = r, f"{sweep} {widths}"
-    return worst, where
+            worst, where, worst_gap = r, f"{sweep} {widths}", gap
+    return worst, where, worst_gap, chains
+
+
+def _predicted_gap(rivals: pd.DataFrame, mine: pd.Series) -> float:
+    """Predicted seconds of the fastest rival running another plan than ``mine``, over ``mine``'s.
+
+    Rivals run another plan where their ``plan_formula`` differs (where the table has none,
+    their ``model_seconds``); ``inf`` when none does.
+
+    Example:
+        >>> rivals = pd.DataFrame({"plan_formula": ["F", "R", "R"],
+        ...     "model_seconds": [1.1e-3, 1e-3, 1e-3]})
+        >>> round(_predicted_gap(rivals, rivals.iloc[1]), 3)
+        1.1
+    """
+    if "plan_formula" in rivals and isinstance(mine.get("plan_formula"), str):
+        others = rivals[rivals["plan_formula"] != mine["plan_formula"]]
+    else:
+        others = rivals[rivals["model_seconds"] != mine["model_seconds"]]
+    if others.empty or not mine["model_seconds"] > 0:
+        return math.inf
+    return float(others["model_seconds"].min() / mine["model_seconds"])
 
 
 def time_model_figure(df: pd.DataFrame, cols: Sequence[str]) -> tuple[Figure, list[str]]:
