@@ -490,6 +490,26 @@ def test_profile_adds_predicted_time_and_the_time_optimal_plan(tmp_path, capsys)
     assert "optimal time: vjp(J3 J2 J1)" in lines
 
 
+def test_profile_says_when_the_time_optimal_plan_is_a_near_tie(tmp_path, capsys):
+    from jacobench.cli import NEAR_TIE
+    from jacobench.timing import DeviceProfile, save
+
+    device = DeviceProfile.uniform(flops=1e9, bandwidth=1e10, op_overhead_s=1e-6)
+    path = save(device, tmp_path / "device.json")
+    # Forward and reverse tie on 32-512-512-32: the table says so, naming the other plan.
+    status, out, _ = run(
+        ["plan", "32", "512", "512", "32", "--explicit", "--profile", str(path)], capsys
+    )
+    ties = [line for line in out.splitlines() if line.startswith("near tie: ")]
+    assert status == 0 and len(ties) == 1
+    gap = float(ties[0].split("only ")[1].split("x")[0])
+    assert 1 <= gap < NEAR_TIE and "slower than optimal time" in ties[0]
+    # The hourglass's optimal plan is far ahead of forward and reverse: no such line.
+    argv = ["plan", "1000", "1000", "10", "1000", "1000", "--profile", str(path)]
+    status, out, _ = run(argv, capsys)
+    assert status == 0 and "near tie" not in out
+
+
 def test_profile_and_budget_give_the_time_optimal_plan_within_it(tmp_path, capsys):
     from jacobench.timing import DeviceProfile, save
 

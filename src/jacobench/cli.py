@@ -31,7 +31,10 @@ With ``--profile auto`` (this machine's saved profile, measured first if there i
 ``--profile PATH`` (a saved :class:`~jacobench.timing.DeviceProfile`), every row also gets the
 seconds :func:`jacobench.predict_seconds` predicts for it (JAX on that device), and each engine
 gets a row for the time-optimal plan, ``optimal time`` (``objective="time"``; with a budget also
-``optimal time within budget``).
+``optimal time within budget``). Where another plan of the table is predicted less than
+:data:`NEAR_TIE` (1.2x) slower than the time-optimal one, a line ``near tie: ...`` says so: on
+the CPU this project measures on, plans that close trade places from one minute to the next, so
+either will do (the benchmark report counts such chains apart).
 
 ``jacobench calibrate`` measures this machine's :class:`~jacobench.timing.DeviceProfile` (see
 :func:`jacobench.calibrate`; about a minute on two CPU cores, with a progress line on stderr),
@@ -311,6 +314,42 @@ _TITLES = {
 }
 
 
+NEAR_TIE = 1.2
+"""Plans predicted closer than this factor are a near tie (see the module docstring)."""
+
+
+def _near_tie(rows: list[dict[str, Any]]) -> str | None:
+    """The ``near tie`` line of an engine's rows, or None.
+
+    Example:
+        >>> rows = [{"strategy": "forward", "formula": "F", "predicted_seconds": 1.1e-3},
+        ...         {"strategy": "optimal_time", "formula": "R", "predicted_seconds": 1e-3}]
+        >>> _near_tie(rows)
+        'near tie: forward, F, is predicted only 1.10x slower than optimal time'
+    """
+    mine = next((row for row in rows if row["strategy"] == "optimal_time"), None)
+    if mine is None or not mine["predicted_seconds"]:
+        return None
+    others = [
+        row
+        for row in rows
+        if row["formula"] != mine["formula"]
+        and row["predicted_seconds"]
+        and not row["strategy"].startswith("optimal_time")
+    ]
+    if not others:
+        return None
+    next_best = min(others, key=lambda row: row["predicted_seconds"])
+    gap = next_best["predicted_seconds"] / mine["predicted_seconds"]
+    if gap >= NEAR_TIE:
+        return None
+    name = next_best["strategy"].replace("_", " ")
+    return (
+        f"near tie: {name}, {next_best['formula']}, is predicted only {gap:.2f}x slower than "
+        "optimal time"
+    )
+
+
 def _format_report(report: dict[str, Any]) -> str:
     """The human table for a :func:`_plan_report` object."""
     if report["hessian"] is not None:
@@ -342,6 +381,9 @@ def _format_report(report: dict[str, Any]) -> str:
         for row in rows:
             if row["strategy"].startswith("optimal"):
                 lines.append(f"{row['strategy'].replace('_', ' ')}: {row['formula']}")
+        tie = _near_tie(rows)
+        if tie is not None:
+            lines.append(tie)
         for note in ("skipped", "error"):
             if report[f"{key}_{note}"] is not None:
                 lines.append(f"{key.replace('_', '-')}: {report[f'{key}_{note}']}")
