@@ -132,6 +132,7 @@ from .explicit.search import planning_seconds as explicit_seconds
 from .matrix_free import plan as plan_matrix_free
 from .matrix_free.dynamic import planning_seconds as matrix_free_seconds
 from .second_order.table import format_hessian, hessian_section
+from .timing.predict import CLEAR_GAP
 from .units import format_bytes, parse_bytes, resolve_dtype
 
 __all__ = ["main", "plan_rows"]
@@ -314,8 +315,9 @@ _TITLES = {
 }
 
 
-NEAR_TIE = 1.2
-"""Plans predicted closer than this factor are a near tie (see the module docstring)."""
+NEAR_TIE = CLEAR_GAP
+"""Plans predicted closer than this factor are a near tie (see the module docstring and
+:data:`jacobench.timing.predict.CLEAR_GAP`)."""
 
 
 def _near_tie(rows: list[dict[str, Any]]) -> str | None:

@@ -115,7 +115,22 @@ from ..matrix_free import MatrixFreePlan
 from .executor import Op, matrix_free_ops
 from .profile import DeviceProfile
 
-__all__ = ["Op", "explain", "footprint", "operations", "predict_seconds", "reuse_distances"]
+__all__ = [
+    "CLEAR_GAP",
+    "Op",
+    "explain",
+    "footprint",
+    "operations",
+    "predict_seconds",
+    "reuse_distances",
+]
+
+CLEAR_GAP = 1.2
+"""Plans predicted less than this factor apart are a near tie: on the 2-core CPU this project
+measures on, their measured order flips with the machine's state (paired contests of one chain
+seconds apart read 0.89-1.18), while every chain whose plans the model put at least this far
+apart was won by its pick, within 2%, in eleven benchmark runs. The report and ``jacobench plan``
+count such chains apart."""
 
 
 def predict_seconds(

@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ...timing.predict import CLEAR_GAP
 from .common import (
     JAX_BASELINES,
     format_number,
@@ -72,10 +73,6 @@ WITHIN = 1.3
 
 WINNER_TOLERANCE = 1.10
 """The model's pick counts as the winner when it is measured within this factor of the fastest."""
-
-CLEAR_GAP = 1.2
-"""A chain's pick is a clear one when the model predicts every other plan of the contest at least
-this many times slower (see :func:`time_fidelity`)."""
 
 _CONTEST_EXCLUDED = ("optimal_time", *JAX_BASELINES)
 _CONTESTANTS = ("forward", "reverse", "optimal")
