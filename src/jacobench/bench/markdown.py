@@ -238,6 +238,12 @@ def _fidelity_md(fidelity: dict[str, dict[str, Any]]) -> str:
     )
 
 
+def _worst_text(figures: dict[str, Any], ratio: str, where: str, note: str = "") -> str:
+    """``"1.15x (chain; note)"`` from a panel's figures, or ``"n/a"`` where there is no ratio."""
+    value = figures.get(ratio, math.nan)
+    return f"{value:.2f}x ({figures[where]}{note})" if math.isfinite(value) else "n/a"
+
+
 def _time_fidelity_md(figures: dict[str, dict[str, Any]]) -> str:
     if not figures:
         return (
@@ -252,19 +258,13 @@ def _time_fidelity_md(figures: dict[str, dict[str, Any]]) -> str:
             if f["winner_configs"]
             else "n/a"
         )
-        worst, clear, apart = (
-            f"{f[ratio]:.2f}x ({f[where]})" if math.isfinite(f.get(ratio, math.nan)) else "n/a"
-            for ratio, where in (
-                ("worst_ratio", "worst_row"),
-                ("worst_ratio_clear", "worst_row_clear"),
-                ("worst_ratio_apart", "worst_row_apart"),
-            )
-        )
         gap = f.get("worst_gap", math.nan)
-        if worst != "n/a" and math.isfinite(gap):
-            worst = f"{worst[:-1]}; predicted {gap:.2f}x apart)"
+        apart_note = f"; predicted {gap:.2f}x apart" if math.isfinite(gap) else ""
+        worst = _worst_text(f, "worst_ratio", "worst_row", apart_note)
+        clear = _worst_text(f, "worst_ratio_clear", "worst_row_clear")
         if clear != "n/a":
             clear += f", of {f['clear_chains']} chains"
+        apart = _worst_text(f, "worst_ratio_apart", "worst_row_apart")
         rows.append(
             [
                 label,
