@@ -491,8 +491,8 @@ def test_profile_adds_predicted_time_and_the_time_optimal_plan(tmp_path, capsys)
 
 
 def test_profile_says_when_the_time_optimal_plan_is_a_near_tie(tmp_path, capsys):
-    from jacobench.cli import NEAR_TIE
     from jacobench.timing import DeviceProfile, save
+    from jacobench.timing.predict import CLEAR_GAP
 
     device = DeviceProfile.uniform(flops=1e9, bandwidth=1e10, op_overhead_s=1e-6)
     path = save(device, tmp_path / "device.json")
@@ -503,7 +503,7 @@ def test_profile_says_when_the_time_optimal_plan_is_a_near_tie(tmp_path, capsys)
     ties = [line for line in out.splitlines() if line.startswith("near tie: ")]
     assert status == 0 and len(ties) == 1
     gap = float(ties[0].split("only ")[1].split("x")[0])
-    assert 1 <= gap < NEAR_TIE and "slower than optimal time" in ties[0]
+    assert 1 <= gap < CLEAR_GAP and "slower than optimal time" in ties[0]
     # The hourglass's optimal plan is far ahead of forward and reverse: no such line.
     argv = ["plan", "1000", "1000", "10", "1000", "1000", "--profile", str(path)]
     status, out, _ = run(argv, capsys)

@@ -32,9 +32,9 @@ With ``--profile auto`` (this machine's saved profile, measured first if there i
 seconds :func:`jacobench.predict_seconds` predicts for it (JAX on that device), and each engine
 gets a row for the time-optimal plan, ``optimal time`` (``objective="time"``; with a budget also
 ``optimal time within budget``). Where another plan of the table is predicted less than
-:data:`NEAR_TIE` (1.2x) slower than the time-optimal one, a line ``near tie: ...`` says so: on
-the CPU this project measures on, plans that close trade places from one minute to the next, so
-either will do (the benchmark report counts such chains apart).
+:data:`jacobench.timing.predict.CLEAR_GAP` (1.2x) slower than the time-optimal one, a line
+``near tie: ...`` says so: on the CPU this project measures on, plans that close trade places
+from one minute to the next, so either will do (the benchmark report counts such chains apart).
 
 ``jacobench calibrate`` measures this machine's :class:`~jacobench.timing.DeviceProfile` (see
 :func:`jacobench.calibrate`; about a minute on two CPU cores, with a progress line on stderr),
@@ -315,11 +315,6 @@ _TITLES = {
 }
 
 
-NEAR_TIE = CLEAR_GAP
-"""Plans predicted closer than this factor are a near tie (see the module docstring and
-:data:`jacobench.timing.predict.CLEAR_GAP`)."""
-
-
 def _near_tie(rows: list[dict[str, Any]]) -> str | None:
     """The ``near tie`` line of an engine's rows, or None.
 
@@ -343,7 +338,7 @@ def _near_tie(rows: list[dict[str, Any]]) -> str | None:
         return None
     next_best = min(others, key=lambda row: row["predicted_seconds"])
     gap = next_best["predicted_seconds"] / mine["predicted_seconds"]
-    if gap >= NEAR_TIE:
+    if gap >= CLEAR_GAP:
         return None
     name = next_best["strategy"].replace("_", " ")
     return (
