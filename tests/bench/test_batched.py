@@ -63,6 +63,46 @@ def test_a_program_is_compiled_once_per_configuration():
     assert set(conftest._PROGRAMS) == {("cfg-b", "tree")}  # the old config's programs dropped
 
 
+def test_plans_that_compile_to_one_program_are_timed_as_one(monkeypatch):
+    import jax.numpy as jnp
+
+    monkeypatch.setattr(conftest, "_PROGRAMS", {})
+    monkeypatch.setattr(conftest, "_SAME_HLO", {})
+    x = jnp.ones(3)
+
+    def double(v):  # two plans, one program once XLA has compiled them
+        return v * 2.0
+
+    def twice(v):
+        return 2.0 * v
+
+    def triple(v):
+        return v * 3.0
+
+    made = {
+        name: conftest.compile_once(("cfg-h", name), name, lambda f=f: measure.compile_jax(f, x))
+        for name, f in (("forward", double), ("reverse", twice), ("optimal", triple))
+    }
+    assert made["forward"]["same_program_as"] == "" and made["optimal"]["same_program_as"] == ""
+    twin = made["reverse"]
+    assert twin["same_program_as"] == "forward" and twin["compile_s"] > 0  # it did compile
+    assert twin["program"] is made["forward"]["program"]
+    assert twin["program"] is conftest._PROGRAMS[("cfg-h", "reverse")]
+    assert twin["program"].owners == ["forward", "reverse"]
+    assert made["optimal"]["program"] is not twin["program"]
+    assert float(twin["compiled"](x)[0]) == 2.0
+
+
+def test_program_identity_keeps_what_the_program_does():
+    head = "HloModule jit_f, entry_computation_layout={(f32[3]{0})->f32[3]{0}}\n\n"
+    body = "ENTRY %main (p: f32[3]) -> f32[3] {{\n  ROOT %r = f32[3]{{0}} {op}(%p, %p){meta}\n}}"
+    add = head + body.format(op="add", meta=', metadata={op_name="jit(f)/add" stack_frame_id=3}')
+    mul = head + body.format(op="multiply", meta="")
+    moved = add.replace("frame_id=3", "frame_id=4")  # the same operation, elsewhere in Python
+    same = measure.program_identity
+    assert same(add) == same(moved) and same(add) != same(mul) and "add(%p, %p)" in str(same(add))
+
+
 def test_a_configurations_programs_can_be_compiled_ahead_on_threads():
     import jax
     import jax.numpy as jnp
@@ -227,7 +267,7 @@ def test_contest_times_optimal_time_against_the_chains_other_programs(monkeypatc
         p.stats = {"time_median_s": median_s}
         return p
 
-    fwd, rev = program("forward", "f", 10), program("reverse", "r", 20_000)
+    fwd, rev = program("forward", "f", 2_000), program("reverse", "r", 20_000)
     other_chain = conftest.Program(None, 0.0, "forward", ("other", "jax", "f"))
     other_chain.call = lambda: None  # never timed: another chain
     mine = program("optimal_time", "t", 40_000)
@@ -241,6 +281,20 @@ def test_contest_times_optimal_time_against_the_chains_other_programs(monkeypatc
     # optimal_time running forward's own program: level with it, the winner
     got = conftest.contest(fwd)
     assert got["contest_winner"] in ("optimal_time", "forward") and got["contest_ratio"] <= 1.0
+    # reverse compiled to forward's program: the program is timed once, named by a contestant
+    rev_key = rev.key
+    fwd.owners.append("reverse")
+    programs[rev_key] = fwd
+    mine.owners = ["optimal_time"]
+    got = conftest.contest(mine)
+    assert got["contest_winner"] == "forward" and got["contest_ratio"] > 10
+    programs[rev_key] = rev
+    jacfwd = program("jacfwd", "j", 0)  # the fastest, but no contestant runs it: no rival...
+    jacfwd.call = lambda: None
+    programs[jacfwd.key] = jacfwd
+    assert conftest.contest(rev)["contest_winner"] == "forward"
+    jacfwd.owners.append("optimal")  # ...until one does
+    assert conftest.contest(rev)["contest_winner"] == "optimal"
     # rows too slow for five bursts in ten budgets: no contest
     rev.stats = {"time_median_s": 10.0}
     monkeypatch.setitem(conftest._TIMING, "contest_s", 0.5)

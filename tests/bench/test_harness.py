@@ -87,15 +87,16 @@ def test_rows_are_checked_timed_and_costed(tiny_run):
     assert (ok["time_median_s"] > 0).all() and (ok["rounds"] >= 10).all()
     assert (ok["max_abs_error"] < 1e-4).all()
     jax_rows = ok[ok["backend"] == "jax"]
-    # every row compiled its program, or runs the one a twin row of its chain compiled and timed
+    # every row compiled its program, or runs the one a twin row of its chain compiled and timed:
+    # a twin of the same plan compiles nothing; one of another plan compiled to the same program
     compiled = jax_rows["compile_s"] > 0
     twin = jax_rows["same_program_as"].fillna("") != ""
-    assert (compiled ^ twin).all() and twin.any()
+    assert (compiled | twin).all() and twin.any()
     keys = ["engine", "backend", "sweep", "widths", "batch"]
     owners = jax_rows[~twin].set_index([*keys, "strategy"])
     for _, r in jax_rows[twin].iterrows():
         owner = owners.loc[(*(r[k] for k in keys), r["same_program_as"])]
-        assert r["compile_s"] == 0 and r["plan_formula"] == owner["plan_formula"]
+        assert (r["compile_s"] == 0) == (r["plan_formula"] == owner["plan_formula"])
         assert r["time_median_s"] == owner["time_median_s"] and r["rounds"] == owner["rounds"]
     numpy_rows = ok[ok["backend"] == "numpy"]  # nothing to compile, but twins all the same
     numpy_twin = numpy_rows["same_program_as"].fillna("") != ""

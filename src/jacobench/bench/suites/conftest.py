@@ -40,6 +40,7 @@ goes on; a row that fails otherwise (a wrong result, say) is recorded as failed 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -293,12 +294,17 @@ class Program:
 
     def __init__(self, compiled: Any, compile_s: float, owner: str, key: Any = ()) -> None:
         self.compiled, self.compile_s, self.owner, self.key = compiled, compile_s, owner, key
+        self.owners = [owner]  # every strategy of the chain that runs it, the owner first
         self.stats: dict | None = None  # the owner's timing, once measured
         self.call: Callable[[], Any] | None = None  # a blocking call of it, once checked
 
 
 _PROGRAMS: dict[Any, Program] = {}
 """Compiled programs of the current configuration, by key."""
+
+_SAME_HLO: dict[tuple[Any, str], Program] = {}
+"""The current configuration's programs by (configuration, digest of
+:func:`~jacobench.bench.measure.program_identity`): strategies that compile to one program."""
 
 _AHEAD: dict[Any, tuple[Any, float]] = {}
 """Programs :func:`compile_ahead` compiled that no row has taken yet: (executable, seconds)."""
@@ -355,7 +361,10 @@ def compile_ahead(config_key: Any, jobs: dict[Any, Callable[[], Any]], threads: 
 def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]) -> dict:
     """Compile a program once per configuration; a twin row (same ``key``) reuses it.
 
-    A program :func:`compile_ahead` has compiled is taken from there (with its seconds).
+    A program :func:`compile_ahead` has compiled is taken from there (with its seconds). A row
+    whose plan differs but compiles to the same program as an earlier row of the chain (the same
+    optimized HLO, :func:`~jacobench.bench.measure.program_identity`: forward and reverse mode
+    through one layer, say) is that row's twin too; it records the seconds it spent compiling.
 
     ``key`` starts with what identifies the configuration; programs of other configurations are
     dropped when a new one starts. Returns ``{"compiled", "compile_s", "same_program_as",
@@ -366,8 +375,11 @@ def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]
     config_key = key[0]
     for old in [k for k in _PROGRAMS if k[0] != config_key]:
         del _PROGRAMS[old]
+    for old_hlo in [k for k in _SAME_HLO if k[0] != config_key]:
+        del _SAME_HLO[old_hlo]
     if key in _PROGRAMS:
         program = _PROGRAMS[key]
+        program.owners.append(owner)
         return {
             "compiled": program.compiled,
             "compile_s": 0.0,
@@ -376,8 +388,31 @@ def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]
         }
     ahead = _AHEAD.pop(key, None)
     compiled, seconds = ahead if ahead is not None else compile_()
+    identity = _hlo_digest(compiled)
+    same = _SAME_HLO.get((config_key, identity)) if identity else None
+    if same is not None:  # another plan, but XLA made the same program of it: time it once
+        same.owners.append(owner)
+        _PROGRAMS[key] = same
+        return {
+            "compiled": same.compiled,
+            "compile_s": seconds,
+            "same_program_as": same.owner,
+            "program": same,
+        }
     program = _PROGRAMS[key] = Program(compiled, seconds, owner, key)
+    if identity:
+        _SAME_HLO[(config_key, identity)] = program
     return {"compiled": compiled, "compile_s": seconds, "same_program_as": "", "program": program}
+
+
+def _hlo_digest(compiled: Any) -> str | None:
+    """A digest of :func:`~jacobench.bench.measure.program_identity` of an executable, if any."""
+    try:
+        text = compiled.as_text()
+    except Exception:  # not a JAX executable (numpy rows, tests), or XLA cannot print it
+        return None
+    identity = measure.program_identity(text) if isinstance(text, str) else None
+    return hashlib.sha256(identity.encode()).hexdigest() if identity else None
 
 
 CONTESTANTS = ("forward", "reverse", "optimal")
@@ -397,11 +432,11 @@ def contest(program: Program) -> dict:
     when five bursts of theirs would take over ten times ``--contest-seconds``.
     """
     family = program.key[:-1]
-    rivals = [
-        other
-        for key, other in _PROGRAMS.items()
-        if key[:-1] == family and other.owner in CONTESTANTS and other.call is not None
-    ]
+    rivals: list[Program] = []
+    for key, other in _PROGRAMS.items():  # twins share a Program: each program once
+        contestant = any(owner in CONTESTANTS for owner in other.owners)
+        if key[:-1] == family and contestant and other.call is not None and other not in rivals:
+            rivals.append(other)
     if not rivals or program.call is None:
         return {}
     # Five bursts of a warm-up and a timed call of each program must fit in ten budgets (slow
@@ -416,9 +451,14 @@ def contest(program: Program) -> dict:
     mine = by_program[id(program)]
     return {
         "contest_ratio": mine / by_program[id(best)],
-        "contest_winner": best.owner if by_program[id(best)] < mine else "optimal_time",
+        "contest_winner": _contestant(best) if by_program[id(best)] < mine else "optimal_time",
         "contest_bursts": bursts,
     }
+
+
+def _contestant(program: Program) -> str:
+    """The first of :data:`CONTESTANTS` among the strategies that run ``program``."""
+    return next(owner for owner in program.owners if owner in CONTESTANTS)
 
 
 def xla_figures(compiled, call, device) -> dict:
