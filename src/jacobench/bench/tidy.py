@@ -44,6 +44,9 @@ __all__ = [
 UNSTABLE_IQR_RATIO = 0.10
 """A row is flagged unstable when its IQR exceeds this fraction of its median."""
 
+CONTESTANTS = ("forward", "reverse", "optimal")
+"""The strategies an ``optimal_time`` row's ``contest_ratio`` compares it with, timed together."""
+
 
 class Column(NamedTuple):
     """How one guaranteed column of the results CSV is typed and used.

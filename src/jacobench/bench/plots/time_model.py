@@ -40,6 +40,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ...timing.predict import CLEAR_GAP
+from ..tidy import CONTESTANTS
 from .common import (
     JAX_BASELINES,
     format_number,
@@ -75,7 +76,6 @@ WINNER_TOLERANCE = 1.10
 """The model's pick counts as the winner when it is measured within this factor of the fastest."""
 
 _CONTEST_EXCLUDED = ("optimal_time", *JAX_BASELINES)
-_CONTESTANTS = ("forward", "reverse", "optimal")
 
 
 def _predicted_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -170,7 +170,7 @@ def _worst_optimal_time(
     worst, where, worst_gap, chains = math.nan, "", math.nan, 0
     for (sweep, widths), rows in group.groupby(["sweep", "widths"]):
         mine_rows = rows[rows["strategy"] == "optimal_time"]
-        rivals = rows[rows["strategy"].isin(_CONTESTANTS)]
+        rivals = rows[rows["strategy"].isin(CONTESTANTS)]
         if mine_rows.empty or rivals.empty:
             continue
         gap = _predicted_gap(rivals, mine_rows.iloc[0])

@@ -58,7 +58,7 @@ import numpy as np
 import pytest
 
 from jacobench.bench import grid, harness, measure
-from jacobench.bench.tidy import UNSTABLE_IQR_RATIO
+from jacobench.bench.tidy import CONTESTANTS, UNSTABLE_IQR_RATIO
 from jacobench.timing import load, predict_seconds, stale_reason
 from jacobench.timing.micro import ahead_threads
 from jacobench.units import format_bytes, parse_bytes
@@ -413,10 +413,6 @@ def _hlo_digest(compiled: Any) -> str | None:
         return None
     identity = measure.program_identity(text) if isinstance(text, str) else None
     return hashlib.sha256(identity.encode()).hexdigest() if identity else None
-
-
-CONTESTANTS = ("forward", "reverse", "optimal")
-"""The strategies ``optimal_time`` is timed against, interleaved (see :func:`contest`)."""
 
 
 def contest(program: Program) -> dict:
