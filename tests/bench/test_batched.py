@@ -67,7 +67,6 @@ def test_plans_that_compile_to_one_program_are_timed_as_one(monkeypatch):
     import jax.numpy as jnp
 
     monkeypatch.setattr(conftest, "_PROGRAMS", {})
-    monkeypatch.setattr(conftest, "_SAME_HLO", {})
     x = jnp.ones(3)
 
     def double(v):  # two plans, one program once XLA has compiled them

@@ -292,19 +292,28 @@ def watch(pytestconfig):
 class Program:
     """A compiled program of the current configuration, and the timing of the row that owns it."""
 
-    def __init__(self, compiled: Any, compile_s: float, owner: str, key: Any = ()) -> None:
-        self.compiled, self.compile_s, self.owner, self.key = compiled, compile_s, owner, key
+    def __init__(
+        self,
+        compiled: Any,
+        compile_s: float,
+        owner: str,
+        key: Any = (),
+        identity: str | None = None,
+    ) -> None:
+        self.compiled, self.compile_s, self.key = compiled, compile_s, key
         self.owners = [owner]  # every strategy of the chain that runs it, the owner first
+        self.identity = identity  # digest of its optimized HLO (see _hlo_digest), if known
         self.stats: dict | None = None  # the owner's timing, once measured
         self.call: Callable[[], Any] | None = None  # a blocking call of it, once checked
+
+    @property
+    def owner(self) -> str:
+        """The strategy whose row compiled it (and times it)."""
+        return self.owners[0]
 
 
 _PROGRAMS: dict[Any, Program] = {}
 """Compiled programs of the current configuration, by key."""
-
-_SAME_HLO: dict[tuple[Any, str], Program] = {}
-"""The current configuration's programs by (configuration, digest of
-:func:`~jacobench.bench.measure.program_identity`): strategies that compile to one program."""
 
 _AHEAD: dict[Any, tuple[Any, float]] = {}
 """Programs :func:`compile_ahead` compiled that no row has taken yet: (executable, seconds)."""
@@ -375,8 +384,6 @@ def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]
     config_key = key[0]
     for old in [k for k in _PROGRAMS if k[0] != config_key]:
         del _PROGRAMS[old]
-    for old_hlo in [k for k in _SAME_HLO if k[0] != config_key]:
-        del _SAME_HLO[old_hlo]
     if key in _PROGRAMS:
         program = _PROGRAMS[key]
         program.owners.append(owner)
@@ -389,7 +396,7 @@ def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]
     ahead = _AHEAD.pop(key, None)
     compiled, seconds = ahead if ahead is not None else compile_()
     identity = _hlo_digest(compiled)
-    same = _SAME_HLO.get((config_key, identity)) if identity else None
+    same = next((p for p in _PROGRAMS.values() if identity and p.identity == identity), None)
     if same is not None:  # another plan, but XLA made the same program of it: time it once
         same.owners.append(owner)
         _PROGRAMS[key] = same
@@ -399,9 +406,7 @@ def compile_once(key: Any, owner: str, compile_: Callable[[], tuple[Any, float]]
             "same_program_as": same.owner,
             "program": same,
         }
-    program = _PROGRAMS[key] = Program(compiled, seconds, owner, key)
-    if identity:
-        _SAME_HLO[(config_key, identity)] = program
+    program = _PROGRAMS[key] = Program(compiled, seconds, owner, key, identity)
     return {"compiled": compiled, "compile_s": seconds, "same_program_as": "", "program": program}
 
 
