@@ -38,8 +38,15 @@ def main() -> None:
         table = ratio.groupby("k")[0].agg(
             median="median", reverse_faster=lambda r: (r < 1).mean(), runs="size"
         )
+        shown = pd.DataFrame(
+            {
+                "median": table["median"].map("{:.2f}".format),
+                "reverse_faster": table["reverse_faster"].map("{:.2f}".format),
+                "runs": table["runs"].astype(int).astype(str),
+            }
+        )
         print(f"{engine} / {backend}: reverse / forward on the depth chains, over runs")
-        print(table.round(2).T.to_string(), end="\n\n")
+        print(shown.T.to_string(), end="\n\n")
 
 
 if __name__ == "__main__":
