@@ -22,8 +22,7 @@ What is measured, per backend:
 per backend and dtype:
 
 * one product ``(m x k) @ (k x n)`` for every ``m``, ``k``, ``n`` in ``sizes`` (default 1, 4,
-  16, 64, 256, 1024, with 512 too for JAX's float32 on a CPU; 1, 16, 256, 4096 on an
-  accelerator; see :func:`grid_of`), smallest first, in a chain of them
+  16, 64, 256, 1024; 1, 16, 256, 4096 on an accelerator), smallest first, in a chain of them
   (below); a shape whose flops at the best rate seen so far, or whose bytes at the
   bandwidth of the largest size, would take longer than ``max_shape_s`` is skipped (its rate is
   read from smaller ones, see :mod:`jacobench.timing.profile`);
@@ -67,29 +66,10 @@ import numpy as np
 from ..errors import JacobenchError
 from .profile import BACKENDS, DTYPES, BackendRates, DeviceProfile, DtypeRates, device_fields
 
-__all__ = ["JAX_CPU_FLOAT32_SIZES", "SIZES", "calibrate", "grid_of", "weight_reads"]
+__all__ = ["SIZES", "calibrate", "weight_reads"]
 
 SIZES = (1, 4, 16, 64, 256, 1024)
 """The default grid points of each of ``m``, ``k`` and ``n`` on a CPU (216 shapes)."""
-
-JAX_CPU_FLOAT32_SIZES = (1, 4, 16, 64, 256, 512, 1024)
-"""JAX's float32 grid on a CPU: :data:`SIZES` and 512, the width of the benchmark's depth chains.
-
-On this project's 2-core CPU a ``512 x 512`` float32 weight (1 MiB) just fills a core's L2
-cache, and products there break the trend of their neighbours: chained on one weight, ``W @ V``
-with 16 or 32 columns took 1.09-1.21x the time of ``A @ W`` with as many rows, level within 4%
-at widths 256, 384, 448 and 640-1024. Interpolated from 256 and 1024, the two cost the same, and
-three calibrations predicted reverse / forward 0.93-0.99 on the matrix-free chains 32-512^k-32
-(k = 2-11), where 38 benchmark runs measured 0.80-0.94 (reverse the faster in 78-97% of them);
-with 512, three calibrations predicted 0.79-0.91. On the rows of three runs the fidelity of
-either grid was within a few points (matrix-free within +-30%: 84-92% vs 85-90%). About 13 s
-more calibration. Numpy's float32 products at 512 measured erratically (one of three
-calibrations mispredicted its rows by 0.78x at the median), so numpy keeps :data:`SIZES`, as
-does float64."""
-
-FLOAT64_SIZES = (1, 16, 64, 256, 1024)
-"""The float64 grid on a CPU: :data:`SIZES` less 4 (the benchmark times float32; 125 shapes
-instead of 216 keep the calibration, with 512 in JAX's float32 grid, within about a minute)."""
 
 ACCELERATOR_SIZES = (1, 16, 256, 4096)
 """The default grid points where JAX's default device is an accelerator: its products keep
@@ -159,8 +139,8 @@ def calibrate(
             ``progress(fraction, message)`` is called instead; ``False`` is silent.
         quick: A small grid (``(1, 16, 256)``) and two bandwidth sizes: seconds, for tests; its
             profile is coarse.
-        sizes: The grid points of ``m``, ``k`` and ``n`` (increasing, from 1) of every backend
-            and dtype; overrides ``quick``'s and the defaults (:func:`grid_of`).
+        sizes: The grid points of ``m``, ``k`` and ``n`` (increasing, from 1); overrides
+            ``quick``'s and the defaults :data:`SIZES` (CPU) and :data:`ACCELERATOR_SIZES`.
         max_shape_s: Skip products predicted to take longer than this per call (default
             0.02 s; 0.002 s with ``quick``).
 
@@ -176,29 +156,26 @@ def calibrate(
     fields = device_fields()
     if sizes is not None:
         grid = tuple(sizes)
-        if len(grid) < 2 or grid[0] != 1 or list(grid) != sorted(set(grid)):
-            raise JacobenchError(f"sizes is {grid!r}, expected at least two increasing ints from 1")
-    grids = {
-        (backend, dtype): grid
-        if sizes is not None
-        else grid_of(backend, dtype, fields["platform"], quick)
-        for backend in chosen_backends
-        for dtype in chosen_dtypes
-    }
+    elif quick:
+        grid = QUICK_SIZES
+    else:
+        grid = SIZES if fields["platform"] == "cpu" else ACCELERATOR_SIZES
+    if len(grid) < 2 or grid[0] != 1 or list(grid) != sorted(set(grid)):
+        raise JacobenchError(f"sizes is {grid!r}, expected at least two increasing ints from 1")
     cap = max_shape_s if max_shape_s is not None else (0.002 if quick else 0.02)
     report = _reporter(progress)
     start = time.perf_counter()
-    footprints = len(_QUICK_WEIGHT_FOOTPRINTS if quick else _WEIGHT_FOOTPRINTS)
-    steps = len(chosen_backends) * (1 + 2 * footprints) + sum(
-        1 + len(grid) ** 3 for grid in grids.values()
+    shapes: list[tuple[int, int, int]] = sorted(
+        itertools.product(grid, grid, grid), key=lambda s: (s[0] * s[1] * s[2], s)
     )
+    footprints = len(_QUICK_WEIGHT_FOOTPRINTS if quick else _WEIGHT_FOOTPRINTS)
+    steps = len(chosen_backends) * (1 + 2 * footprints + len(chosen_dtypes) * (1 + len(shapes)))
     meter = _Meter(report, steps, quick)
     measured = []
     for backend in ("numpy", "jax"):  # numpy first: JAX's idle threads spin for a while
         if backend in chosen_backends:
             bench = _bench(backend, meter, quick, fields["platform"])
-            by_dtype = {dtype: grids[backend, dtype] for dtype in chosen_dtypes}
-            measured.append(bench.run(by_dtype, cap))
+            measured.append(bench.run(chosen_dtypes, grid, shapes, cap))
     elapsed = time.perf_counter() - start
     report(1.0, f"done in {elapsed:.1f} s")
     return DeviceProfile(
@@ -207,31 +184,6 @@ def calibrate(
         calibration_s=round(elapsed, 2),
         backends=tuple(measured),
     )
-
-
-def grid_of(backend: str, dtype: str, platform: str, quick: bool = False) -> tuple[int, ...]:
-    """The grid points :func:`calibrate` times a backend's products of ``dtype`` on by default.
-
-    Example:
-        >>> grid_of("jax", "float32", "cpu"), grid_of("numpy", "float32", "cpu")
-        ((1, 4, 16, 64, 256, 512, 1024), (1, 4, 16, 64, 256, 1024))
-        >>> grid_of("jax", "float64", "cpu"), grid_of("jax", "float32", "gpu")
-        ((1, 16, 64, 256, 1024), (1, 16, 256, 4096))
-        >>> grid_of("jax", "float32", "cpu", quick=True)
-        (1, 16, 256)
-    """
-    if quick:
-        return QUICK_SIZES
-    if platform != "cpu":
-        return ACCELERATOR_SIZES
-    if dtype == "float64":
-        return FLOAT64_SIZES
-    return JAX_CPU_FLOAT32_SIZES if backend == "jax" else SIZES
-
-
-def _shapes(grid: tuple[int, ...]) -> list[tuple[int, int, int]]:
-    """Every ``(m, k, n)`` of ``grid``, the fewest flops first."""
-    return sorted(itertools.product(grid, grid, grid), key=lambda s: (s[0] * s[1] * s[2], s))
 
 
 def weight_reads(backend: str = "jax", quick: bool = False) -> tuple[tuple[int, float], ...]:
@@ -387,8 +339,13 @@ class _Backend:
         self.bandwidth: list[tuple[int, float]] = []
         self.release()
 
-    def run(self, grids: dict[str, tuple[int, ...]], cap: float) -> BackendRates:
-        """Measure the backend: overheads, bandwidth, weight reads, then each dtype's grid."""
+    def run(
+        self,
+        dtypes: Sequence[str],
+        grid: tuple[int, ...],
+        shapes: list[tuple[int, int, int]],
+        cap: float,
+    ) -> BackendRates:
         self.meter.step(f"{self.name}: call and op overheads, bandwidth")
         call, per_arg, per_op = self.overheads()
         self.per_op = per_op
@@ -399,9 +356,9 @@ class _Backend:
         weights = self.weights()
         left, right = self.side_weights()
         rates = []
-        for dtype, grid in grids.items():
+        for dtype in dtypes:
             with self.dtype_context(dtype):
-                rates.append(self.rates(dtype, grid, _shapes(grid), cap, per_op, points[-1][1]))
+                rates.append(self.rates(dtype, grid, shapes, cap, per_op, points[-1][1]))
         return BackendRates(
             backend=self.name,
             call_overhead_s=call,
