@@ -435,8 +435,7 @@ def contest(program: Program) -> dict:
     family = program.key[:-1]
     rivals: list[Program] = []
     for key, other in _PROGRAMS.items():  # twins share a Program: each program once
-        contestant = any(owner in CONTESTANTS for owner in other.owners)
-        if key[:-1] == family and contestant and other.call is not None and other not in rivals:
+        if key[:-1] == family and _contestant(other) and other.call and other not in rivals:
             rivals.append(other)
     if not rivals or program.call is None:
         return {}
@@ -457,9 +456,9 @@ def contest(program: Program) -> dict:
     }
 
 
-def _contestant(program: Program) -> str:
-    """The first of :data:`CONTESTANTS` among the strategies that run ``program``."""
-    return next(owner for owner in program.owners if owner in CONTESTANTS)
+def _contestant(program: Program) -> str | None:
+    """The first of :data:`CONTESTANTS` among the strategies that run ``program``, if any."""
+    return next((owner for owner in program.owners if owner in CONTESTANTS), None)
 
 
 def xla_figures(compiled, call, device) -> dict:
