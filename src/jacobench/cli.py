@@ -33,8 +33,9 @@ seconds :func:`jacobench.predict_seconds` predicts for it (JAX on that device), 
 gets a row for the time-optimal plan, ``optimal time`` (``objective="time"``; with a budget also
 ``optimal time within budget``). Where another plan of the table is predicted less than
 :data:`jacobench.timing.predict.CLEAR_GAP` (1.2x) slower than the time-optimal one, a line
-``near tie: ...`` says so: on the CPU this project measures on, plans that close trade places
-from one minute to the next, so either will do (the benchmark report counts such chains apart).
+``near tie: ...`` says so: on the CPU this project measures on, plans that close often trade
+places from one minute to the next, and the model's errors are as large as the gap (the
+benchmark report counts such chains apart).
 
 ``jacobench calibrate`` measures this machine's :class:`~jacobench.timing.DeviceProfile` (see
 :func:`jacobench.calibrate`; about a minute on two CPU cores, with a progress line on stderr),
