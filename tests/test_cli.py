@@ -71,6 +71,15 @@ def test_table_numbers_are_the_librarys(widths, dtype, size, capsys):
     assert len(lines) == 6
 
 
+def test_widths_as_the_results_write_them(capsys):
+    """``16-256-16`` (the results' ``widths`` column) reads as ``16 256 16``."""
+    spaced = plan_json(["plan", "16", "256", "32", "16"], capsys)
+    dashed = plan_json(["plan", "16-256-32-16"], capsys)
+    mixed = plan_json(["plan", "16-256", "32", "16"], capsys)
+    assert dashed == spaced == mixed
+    assert dashed["widths"] == [16, 256, 32, 16]
+
+
 def test_json_matches_plan(capsys):
     widths = (1000, 1000, 10, 1000, 1000)
     report = plan_json(["plan", *map(str, widths), "--dtype", "float64"], capsys)
@@ -164,6 +173,10 @@ BAD = [
     (["plan", "3", "4.5"], f"width d_1 = '4.5' is not an integer; {WIDTHS_ARE}"),
     (["plan", "3", "0", "4"], f"width d_1 = 0 is not positive; {WIDTHS_ARE}"),
     (["plan", "3", "-2", "4"], f"width d_1 = -2 is not positive; {WIDTHS_ARE}"),
+    (["plan", "3-0-4"], f"width d_1 = 0 is not positive; {WIDTHS_ARE}"),
+    (["plan", "3-x-4"], f"width d_0 = '3-x-4' is not an integer; {WIDTHS_ARE}"),
+    (["plan", "3--4"], f"width d_0 = '3--4' is not an integer; {WIDTHS_ARE}"),
+    (["plan", "7-"], f"width d_0 = '7-' is not an integer; {WIDTHS_ARE}"),
     (
         ["plan", "3", "4", "--memory-budget", "2XB"],
         "memory size '2XB' is not understood; expected a number of bytes such as 100000",

@@ -443,11 +443,20 @@ def _speedup(num: int, den: int) -> str:
 
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+_DASHED = re.compile(r"\d+(?:-\d+)+")
+"""Widths written as the results' ``widths`` column writes them: ``16-256-256-16``."""
 
 
 def _parse_widths(tokens: Sequence[str]) -> tuple[int, ...]:
+    """The widths of ``jacobench plan``: ``3 4 5``, or ``3-4-5`` as the results write them.
+
+    Example:
+        >>> _parse_widths(["3", "4", "5"]), _parse_widths(["3-4-5"]), _parse_widths(["3-4", "5"])
+        ((3, 4, 5), (3, 4, 5), (3, 4, 5))
+    """
     expected = "widths are positive integers d_0 d_1 ... d_L"
     widths = []
+    tokens = [part for token in tokens for part in _split_dashed(token)]
     for i, token in enumerate(tokens):
         if not _INTEGER.fullmatch(token):
             raise JacobenchError(
@@ -467,6 +476,10 @@ def _parse_widths(tokens: Sequence[str]) -> tuple[int, ...]:
             f"{' '.join(tokens) or 'none'}"
         )
     return tuple(widths)
+
+
+def _split_dashed(token: str) -> list[str]:
+    return token.strip().split("-") if _DASHED.fullmatch(token.strip()) else [token]
 
 
 def _run_plan(args: argparse.Namespace) -> int:
@@ -568,7 +581,12 @@ def _build_parser() -> _Parser:
         "optimal plan of the chain J_L ... J_1 with widths d_0 ... d_L, for explicit layer "
         "Jacobians and for the matrix-free engine.",
     )
-    p.add_argument("widths", nargs="*", metavar="D", help="the widths d_0 d_1 ... d_L")
+    p.add_argument(
+        "widths",
+        nargs="*",
+        metavar="D",
+        help="the widths d_0 d_1 ... d_L (or d_0-d_1-...-d_L, as results/ writes them)",
+    )
     p.add_argument("--dtype", default="float32", help="element type for bytes (default: float32)")
     p.add_argument(
         "--memory-budget",
