@@ -170,7 +170,16 @@ def test_speedup_table_takes_the_faster_jax_mode_per_chain_and_batch():
     assert got["fraction"].tolist() == [0.6, 0.5]
     text = speedups.format_table(got)
     assert "jacrev" in text and "6.0x" in text and "0.50" in text
+    assert got["by_time"].isna().all() and "by time" not in text  # no optimal_time rows
     assert speedups.table(frame[frame["strategy"] != "jacrev"]).empty
+    # The plan by predicted seconds, where it was measured: the same baseline over its time.
+    by_time = frame.iloc[:1].assign(strategy="optimal_time", time_median_s=3.0)
+    got = speedups.table(pd.concat([frame, by_time]))
+    assert got["by_time"].fillna(0).tolist() == [2.0, 0]
+    text = speedups.format_table(got, markdown=True)
+    assert text.splitlines()[0].endswith("| fraction | by time |")
+    assert text.splitlines()[2].endswith("| 0.60 | 2.0x |")
+    assert text.splitlines()[3].endswith("| 0.50 | - |")
 
 
 def test_suites_run_with_malloc_kept_for_reuse_unless_told_otherwise(monkeypatch):

@@ -517,8 +517,10 @@ def render(
         "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",
         speedups.format_table(speedups.table(df), markdown=True)
         + "\n\nmeasured = min(t_jacfwd, t_jacrev) / t_optimal; predicted = MAC ratio; "
-        "fraction = measured / predicted; batch > 1: per-example Jacobians of that many points "
-        "in one call (`jax.vmap`).",
+        "fraction = measured / predicted; by time = min(t_jacfwd, t_jacrev) / t_optimal_time, "
+        "the plan of least predicted seconds (on chains whose modes tie in multiply-adds the "
+        "optimal plan may take the slower one); batch > 1: per-example Jacobians of that many "
+        "points in one call (`jax.vmap`).",
         "## Optimal plan per profile",
         _plans_md(df),
         "## Any function: the auto engine's models",

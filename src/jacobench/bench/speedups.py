@@ -3,7 +3,10 @@
 For every chain (and batch) of a results CSV where ``optimal``, ``jacfwd`` and ``jacrev`` were
 all measured: the measured speedup ``min(t_jacfwd, t_jacrev) / t_optimal``, the predicted one
 (the MAC ratio, ``min(forward MACs, reverse MACs) / optimal MACs``) and the fraction of it that
-was delivered. Reads only the CSV (pandas); never times anything.
+was delivered; and, where the plan chosen by predicted seconds (``optimal_time``) was measured
+too, its speedup over the same baseline. The optimal plan is the lecture's: on chains whose
+modes tie in multiply-adds it may take the slower one, which the plan by time avoids. Reads only
+the CSV (pandas); never times anything.
 
 Command line::
 
@@ -17,6 +20,9 @@ Example:
     ...     "model_forward_macs": 512, "model_reverse_macs": 512})
     >>> table(rows)[["widths", "batch", "measured", "predicted", "fraction"]].values.tolist()
     [['8-2-8', 4, 5.0, 8.0, 0.625]]
+    >>> timed = pd.concat([rows, rows.iloc[:1].assign(strategy="optimal_time", time_median_s=0.5)])
+    >>> table(timed)["by_time"].tolist()  # the plan by predicted seconds: 5 s / 0.5 s
+    [10.0]
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from ..errors import JacobenchError
 
 __all__ = ["COLUMNS", "format_table", "main", "table"]
 
-COLUMNS = ("widths", "batch", "optimal_s", "baseline", "measured", "predicted", "fraction")
+COLUMNS = (
+    "widths", "batch", "optimal_s", "baseline", "measured", "predicted", "fraction", "by_time"
+)  # fmt: skip
 """The table's columns (after the ones that tell devices and sweeps apart, where there are any)."""
 
 _KEYS = ("device", "matmul_precision", "sweep", "profile", "widths", "batch")
@@ -47,7 +55,9 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         The columns of ``_KEYS`` present in ``df`` that vary, then :data:`COLUMNS`: ``optimal_s``
         is the optimal plan's median seconds, ``baseline`` the faster of ``jacfwd`` /
         ``jacrev``, ``measured`` its time over ``optimal_s``, ``predicted`` the MAC ratio and
-        ``fraction`` = measured / predicted. Sorted by predicted speedup, largest first.
+        ``fraction`` = measured / predicted, ``by_time`` the baseline's time over
+        ``optimal_time``'s (NaN where that strategy was not measured). Sorted by predicted
+        speedup, largest first.
     """
     data = df.copy()
     if "batch" not in data:
@@ -75,6 +85,8 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         "model_macs"
     ].where(opt["model_macs"] > 0)
     out["fraction"] = out["measured"] / out["predicted"]
+    by_time = times["optimal_time"] if "optimal_time" in times else float("nan")
+    out["by_time"] = base.min(axis=1) / by_time
     out = out.reset_index()
     varying = [k for k in keys if k not in ("widths", "batch") and out[k].nunique() > 1]
     out = out.sort_values(["predicted", "widths", "batch"], ascending=[False, True, True])
@@ -86,16 +98,19 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
 
     Example:
         >>> frame = pd.DataFrame({"widths": ["8-2-8"], "batch": [4], "optimal_s": [1e-3],
-        ...     "baseline": ["jacrev"], "measured": [5.0], "predicted": [8.0], "fraction": [0.625]})
+        ...     "baseline": ["jacrev"], "measured": [5.0], "predicted": [8.0], "fraction": [0.625],
+        ...     "by_time": [6.0]})
         >>> print(format_table(frame, markdown=True))
-        | widths | batch | optimal | over | measured | predicted | fraction |
-        | --- | --- | --- | --- | --- | --- | --- |
-        | 8-2-8 | 4 | 1 ms | jacrev | 5.0x | 8.0x | 0.62 |
+        | widths | batch | optimal | over | measured | predicted | fraction | by time |
+        | --- | --- | --- | --- | --- | --- | --- | --- |
+        | 8-2-8 | 4 | 1 ms | jacrev | 5.0x | 8.0x | 0.62 | 6.0x |
     """
     if frame.empty:
         return "No chain with optimal, jacfwd and jacrev all measured."
     lead = [c for c in frame.columns if c not in COLUMNS]
     headers = [*lead, "widths", "batch", "optimal", "over", "measured", "predicted", "fraction"]
+    by_time = "by_time" in frame and bool(frame["by_time"].notna().any())
+    headers += ["by time"] if by_time else []
     rows = [
         [
             *(str(r[c]) for c in lead),
@@ -106,6 +121,7 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
             f"{r['measured']:.1f}x",
             f"{r['predicted']:.1f}x",
             f"{r['fraction']:.2f}",
+            *([_times(r["by_time"])] if by_time else []),
         ]
         for _, r in frame.iterrows()
     ]
@@ -117,6 +133,10 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
         "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True))
         for row in [headers, *rows]
     )
+
+
+def _times(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.1f}x"
 
 
 def _seconds(value: float) -> str:
