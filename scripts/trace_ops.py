@@ -16,7 +16,8 @@ printed after them where ``results/profiles`` holds a profile of this device) ma
 their shapes, not one to one. Operations that run concurrently on different threads overlap: their
 sum can exceed the call.
 
-Set ``GLIBC_TUNABLES`` as :mod:`jacobench.bench.harness` does to time as the benchmark does.
+It times as the benchmark does: unless ``GLIBC_TUNABLES`` is set, it runs itself again with the
+suites' (:data:`jacobench.bench.harness.MALLOC_TUNABLES`).
 """
 
 import collections
@@ -31,12 +32,14 @@ import jax.numpy as jnp
 import numpy as np
 
 import jacobench as jb
+from jacobench.bench.harness import with_malloc_tunables
 from jacobench.timing import predict
 from jacobench.timing.store import default_path, load
 
 
 def main() -> None:
     """Print the table."""
+    with_malloc_tunables()
     if len(sys.argv) < 3:
         sys.exit(
             "usage: trace_ops.py WIDTHS STRATEGY [POINTS] (e.g. 1000-1000-10-1000-1000 optimal)"

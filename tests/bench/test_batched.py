@@ -190,6 +190,29 @@ def test_suites_run_with_malloc_kept_for_reuse_unless_told_otherwise(monkeypatch
     assert harness.suite_environment()["GLIBC_TUNABLES"] == ""
 
 
+@pytest.mark.parametrize(("given", "seen"), [(None, harness.MALLOC_TUNABLES), ("", "")])
+def test_a_script_runs_itself_again_with_the_suites_malloc_tunables(tmp_path, given, seen):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import os, sys\n"
+        "from jacobench.bench.harness import with_malloc_tunables\n"
+        "with_malloc_tunables()\n"
+        "print(repr(os.environ.get('GLIBC_TUNABLES')), sys.argv[1:])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if given is not None:
+        env["GLIBC_TUNABLES"] = given
+    done = subprocess.run(
+        [sys.executable, str(script), "a", "b c"], env=env, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    assert done.stdout == f"{seen!r} ['a', 'b c']\n"
+
+
 @pytest.fixture(scope="module")
 def batched_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")

@@ -28,10 +28,11 @@ as skipped with the reason, and the run goes on. JAX's persistent compilation ca
 ``--jax-cache-dir none`` turns it off), so a rerun on the same machine compiles nothing twice.
 
 The suites run with glibc's malloc told to keep freed memory for reuse
-(``GLIBC_TUNABLES=`` :data:`MALLOC_TUNABLES`, unless ``GLIBC_TUNABLES`` is already set): otherwise
-every call that returns a large Jacobian gets its pages from the kernel anew, and on a virtual
-machine those page faults cost more than the product itself (a 38 MB result: 15 ms of faults
-against 2 ms of writing). It applies to every strategy and baseline alike; the sidecar records it.
+(``GLIBC_TUNABLES=`` :data:`MALLOC_TUNABLES`, unless ``GLIBC_TUNABLES`` is already set), from one
+heap for all threads: otherwise a call that returns a large Jacobian may get its pages from the
+kernel anew, and on a virtual machine those page faults cost more than the product itself (a
+38 MB result: 15 ms of faults against 2 ms of writing). It applies to every strategy and baseline
+alike; the sidecar records it. :func:`with_malloc_tunables` does the same for a script.
 
 Example:
     >>> [Path(f).name for f in pytest_command([SUITES_DIR / SUITES["explicit"]])[3:8]]
@@ -76,6 +77,7 @@ __all__ = [
     "pytest_command",
     "run",
     "suite_environment",
+    "with_malloc_tunables",
 ]
 
 REQUIRES = REQUIREMENTS
@@ -93,9 +95,17 @@ SUITES = {
 """The suite of each engine, in :data:`SUITES_DIR`, in the order they run (under a time limit,
 the first one gets the time first)."""
 
-MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296"
+MALLOC_TUNABLES = (
+    "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296"
+    ":glibc.malloc.arena_max=1"
+)
 """What the suites' ``GLIBC_TUNABLES`` is unless it is set: blocks up to 1 GiB come from the heap,
-which keeps up to 4 GiB of freed memory, instead of fresh (page-faulting) ``mmap`` each call."""
+which keeps up to 4 GiB of freed memory, instead of fresh (page-faulting) ``mmap`` each call; and
+one heap for every thread. XLA's worker threads otherwise allocate from heaps of their own, which
+glibc unmaps whenever one empties, whatever the trim threshold: calls of the batched hourglass
+(768, 1024, 16, 1024, 768) x 16 then took 17-19 ms instead of 8 in some stretches, faulting
+7,700 pages (31 MB) each, and the 2048 single-point row faulted 25,000 in one burst (2026-11-28,
+``scripts/hourglass_speedups.py``); with one heap, no call faulted in four runs."""
 
 PYTEST_CONFIG = SUITES_DIR / "pytest.ini"
 """The suites' own pytest settings; the only pytest configuration a run reads."""
@@ -181,6 +191,20 @@ def suite_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
     env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
     return env
+
+
+def with_malloc_tunables() -> None:
+    """Run this process again with :data:`MALLOC_TUNABLES` if ``GLIBC_TUNABLES`` is not set.
+
+    glibc reads its tunables when a process starts, so a script that wants to time as the suites
+    do calls this first, before it allocates anything large; it returns at once where
+    ``GLIBC_TUNABLES`` is set (to anything, even empty: the caller's choice), and the process
+    image is replaced otherwise.
+    """
+    if "GLIBC_TUNABLES" in os.environ:
+        return
+    env = {**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def default_jax_cache_dir() -> Path:
