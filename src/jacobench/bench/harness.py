@@ -28,11 +28,11 @@ as skipped with the reason, and the run goes on. JAX's persistent compilation ca
 ``--jax-cache-dir none`` turns it off), so a rerun on the same machine compiles nothing twice.
 
 The suites run with glibc's malloc told to keep freed memory for reuse
-(``GLIBC_TUNABLES=`` :data:`MALLOC_TUNABLES`, unless ``GLIBC_TUNABLES`` is already set), from one
-heap for all threads: otherwise a call that returns a large Jacobian may get its pages from the
-kernel anew, and on a virtual machine those page faults cost more than the product itself (a
-38 MB result: 15 ms of faults against 2 ms of writing). It applies to every strategy and baseline
-alike; the sidecar records it. :func:`with_malloc_tunables` does the same for a script.
+(``GLIBC_TUNABLES=`` :data:`MALLOC_TUNABLES`, unless ``GLIBC_TUNABLES`` is already set): otherwise
+every call that returns a large Jacobian gets its pages from the kernel anew, and on a virtual
+machine those page faults cost more than the product itself (a 38 MB result: 15 ms of faults
+against 2 ms of writing). It applies to every strategy and baseline alike; the sidecar records
+it. :func:`with_malloc_tunables` does the same for a script.
 
 Example:
     >>> [Path(f).name for f in pytest_command([SUITES_DIR / SUITES["explicit"]])[3:8]]
@@ -95,17 +95,18 @@ SUITES = {
 """The suite of each engine, in :data:`SUITES_DIR`, in the order they run (under a time limit,
 the first one gets the time first)."""
 
-MALLOC_TUNABLES = (
-    "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296"
-    ":glibc.malloc.arena_max=1"
-)
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296"
 """What the suites' ``GLIBC_TUNABLES`` is unless it is set: blocks up to 1 GiB come from the heap,
-which keeps up to 4 GiB of freed memory, instead of fresh (page-faulting) ``mmap`` each call; and
-one heap for every thread. XLA's worker threads otherwise allocate from heaps of their own, which
-glibc unmaps whenever one empties, whatever the trim threshold: calls of the batched hourglass
-(768, 1024, 16, 1024, 768) x 16 then took 17-19 ms instead of 8 in some stretches, faulting
-7,700 pages (31 MB) each, and the 2048 single-point row faulted 25,000 in one burst (2026-11-28,
-``scripts/hourglass_speedups.py``); with one heap, no call faulted in four runs."""
+which keeps up to 4 GiB of freed memory, instead of fresh (page-faulting) ``mmap`` each call.
+
+Not every fault goes: XLA's worker threads allocate from heaps of their own, which glibc unmaps
+when one empties. Counting minor faults around the optimal program of
+``scripts/hourglass_speedups.py`` (2026-11-28), the batched hourglass (768, 1024, 16, 1024, 768)
+x 16 faulted 7,700 pages (31 MB) a call in some bursts, 17-19 ms instead of 8. One heap for all
+threads (``glibc.malloc.arena_max=1``) stopped that, but every program then waits on one malloc
+lock: in five paired processes, the optimal plan of 16-256-256-256-16 took 1.02-1.29 times as
+long, the (1000, 1000, 10, 1000, 1000) hourglass 1.03-1.32 and 1024^5 forward 1.00-1.08. So
+not here."""
 
 PYTEST_CONFIG = SUITES_DIR / "pytest.ini"
 """The suites' own pytest settings; the only pytest configuration a run reads."""
