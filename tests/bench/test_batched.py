@@ -227,6 +227,8 @@ def batched_run(tmp_path_factory):
             "-k",
             "(batched or depth-depth-2-8-8-2) and not optimal_time",
             "--compile-threads=2",
+            "--timing-target=0.02",
+            "--warmup-seconds=0.01",
         ],
         profile=None,  # no calibration here: the time model has tests of its own
     )

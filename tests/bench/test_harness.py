@@ -14,6 +14,9 @@ from jacobench import matrix_free as mf
 from jacobench.bench import harness, tidy
 from jacobench.timing import calibrate, default_path, load, save
 
+QUICK_TIMING = ["--timing-target=0.02", "--warmup-seconds=0.01", "--contest-seconds=0.05"]
+"""Rows timed briefly: these runs check what is written, not how well it is timed."""
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
@@ -30,7 +33,7 @@ def tiny_run(tmp_path_factory):
         memory_budget=3 * 1024,
         results_dir=results,
         plots=False,
-        pytest_args=["-q", "-p", "no:randomly"],
+        pytest_args=["-q", "-p", "no:randomly", *QUICK_TIMING],
     )
     return status, written, results, quick
 
@@ -281,7 +284,7 @@ def hessian_run(tmp_path_factory):
         engines=["hessian"],
         results_dir=results,
         plots=False,
-        pytest_args=["-q", "-p", "no:randomly"],
+        pytest_args=["-q", "-p", "no:randomly", *QUICK_TIMING],
         profile=None,
     )
     return status, pd.read_csv(written["latest"])
