@@ -476,7 +476,10 @@ def test_profile_adds_predicted_time_and_the_time_optimal_plan(tmp_path, capsys)
     widths = (64, 64, 512, 64)
     argv = ["plan", *map(str, widths), "--profile", str(path)]
     status, out, err = run([*argv, "--json"], capsys)
-    assert (status, err) == (0, "")
+    assert status == 0
+    note = f"jacobench: note: the device profile {path} is not this machine's as it is now"
+    assert err.startswith(f"{note} (it was measured on 'synthetic', this is '")
+    assert err.endswith("its predicted seconds are for the device and versions it names\n")
     report = json.loads(out)
     assert report["profile"] == {"device": "synthetic", "date": "", "path": str(path)}
     for engine, planner in (("explicit", jb.plan), ("matrix_free", jb.plan_matrix_free)):
@@ -496,11 +499,36 @@ def test_profile_adds_predicted_time_and_the_time_optimal_plan(tmp_path, capsys)
     assert report["matrix_free"][2]["formula"] == "jvp(J3 J2 J1)"
     assert report["matrix_free"][3]["formula"] == "vjp(J3 J2 J1)"
     status, out, err = run(argv, capsys)
-    assert (status, err) == (0, "")
+    assert status == 0 and err.count("\n") == 1 and "not this machine's" in err
     lines = out.splitlines()
     assert lines[1] == f"predicted time: JAX on synthetic (profile {path})"
     assert lines[2].split()[-2:] == ["predicted", "time"]
     assert "optimal time: vjp(J3 J2 J1)" in lines
+
+
+def test_a_profile_of_this_machine_as_it_is_gets_no_note(tmp_path, capsys):
+    import dataclasses
+
+    from jacobench.timing import DeviceProfile, save
+    from jacobench.timing.profile import device_fields
+
+    here = device_fields()
+    device = dataclasses.replace(
+        DeviceProfile.uniform(flops=1e9, bandwidth=1e10),
+        **{k: here[k] for k in ("device", "platform", "jax_version", "jaxlib_version")},
+        **{k: here[k] for k in ("numpy_version", "matmul_precision")},
+    )
+    path = save(device, tmp_path / "here.json")
+    status, out, err = run(["plan", "3", "4", "5", "--profile", str(path)], capsys)
+    assert (status, err) == (0, "")
+    older = save(dataclasses.replace(device, jax_version="0.0.1"), tmp_path / "older.json")
+    status, out, err = run(["plan", "3", "4", "5", "--profile", str(older)], capsys)
+    assert status == 0 and out.count(f"predicted time: JAX on {here['device']}") == 2
+    assert err == (
+        f"jacobench: note: the device profile {older} is not this machine's as it is now (it was "
+        f"measured with jax 0.0.1, this is jax {here['jax_version']}); its predicted seconds are "
+        "for the device and versions it names\n"
+    )
 
 
 def test_profile_says_when_the_time_optimal_plan_is_a_near_tie(tmp_path, capsys):

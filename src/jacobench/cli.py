@@ -503,16 +503,29 @@ def _run_plan(args: argparse.Namespace) -> int:
 
 
 def _profile(asked: str | None, dtype: str) -> tuple[Any, str | None]:
-    """The device profile ``--profile`` names (``auto``: this machine's) and its path."""
+    """The device profile ``--profile`` names (``auto``: this machine's) and its path.
+
+    A profile named by its path is used as it is -- predicting for another device is what it is
+    for -- but one that does not describe this machine as it is now (another device, versions or
+    matmul precision) gets a one-line note on stderr, so its seconds are not read as this
+    machine's.
+    """
     if asked is None:
         return None, None
-    from .timing import default_path, load, load_or_calibrate
+    from .timing import default_path, load, load_or_calibrate, stale_reason
 
     if asked == "auto":
         path = default_path()
         return load_or_calibrate(path, backends=("jax",), dtypes=(dtype,), progress=True), str(path)
     profile = load(asked)
     profile.rates("jax").rates(dtype)
+    reason = stale_reason(profile, ("jax",), (dtype,))
+    if reason is not None:
+        print(
+            f"jacobench: note: the device profile {asked} is not this machine's as it is now "
+            f"({reason}); its predicted seconds are for the device and versions it names",
+            file=sys.stderr,
+        )
     return profile, asked
 
 
@@ -607,7 +620,8 @@ def _build_parser() -> _Parser:
         "--profile",
         metavar="auto|PATH",
         help="add predicted seconds and the time-optimal plan, for the device of this profile "
-        "(auto: this machine's, measured first if there is none; see 'jacobench calibrate')",
+        "(auto: this machine's, measured first if there is none or it is stale; a PATH saved "
+        "elsewhere is used with a note on stderr; see 'jacobench calibrate')",
     )
     engines = p.add_mutually_exclusive_group()
     engines.add_argument(
