@@ -78,6 +78,9 @@ def test_widths_as_the_results_write_them(capsys):
     mixed = plan_json(["plan", "16-256", "32", "16"], capsys)
     assert dashed == spaced == mixed
     assert dashed["widths"] == [16, 256, 32, 16]
+    # A run of one width, as the reports write long chains: w^k.
+    assert plan_json(["plan", "8-4^4-8"], capsys)["widths"] == [8, 4, 4, 4, 4, 8]
+    assert plan_json(["plan", "8", "4^2", "8"], capsys)["widths"] == [8, 4, 4, 8]
 
 
 def test_json_matches_plan(capsys):
@@ -177,6 +180,9 @@ BAD = [
     (["plan", "3-x-4"], f"width d_0 = '3-x-4' is not an integer; {WIDTHS_ARE}"),
     (["plan", "3--4"], f"width d_0 = '3--4' is not an integer; {WIDTHS_ARE}"),
     (["plan", "7-"], f"width d_0 = '7-' is not an integer; {WIDTHS_ARE}"),
+    (["plan", "4^0"], "width run '4^0' repeats 0 times; w^k repeats w from 1 to 100,000 times"),
+    (["plan", "3-4^100001"], "width run '4^100001' repeats too often; w^k repeats w from 1 to"),
+    (["plan", "2^2^2"], f"width d_0 = '2^2^2' is not an integer; {WIDTHS_ARE}"),
     (
         ["plan", "3", "4", "--memory-budget", "2XB"],
         "memory size '2XB' is not understood; expected a number of bytes such as 100000",

@@ -9,7 +9,8 @@ plan trees have no such limits, so everything the library prints goes through he
 * :func:`ratio` and :func:`ratio_text`: ``num / den`` of exact ints as a float (``inf`` past the
   float range) and as text (exact, at any size);
 * :func:`show`: a short, bounded ``repr`` for messages (deep, cyclic or huge values included);
-* :func:`any_int_digits`: lift the digit limit for a block that must write whole ints (JSON).
+* :func:`any_int_digits`: lift the digit limit for a block that must write whole ints (JSON);
+* :func:`compact_widths`: a chain's widths for a table, long runs of one width as ``w^k``.
 
 Example:
     >>> int_text(10**5000)[:5], len(int_text(10**5000, grouped=False))
@@ -29,7 +30,18 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal, localcontext
 
-__all__ = ["any_int_digits", "int_text", "ratio", "ratio_text", "show"]
+__all__ = [
+    "REPEAT_FROM",
+    "any_int_digits",
+    "compact_widths",
+    "int_text",
+    "ratio",
+    "ratio_text",
+    "show",
+]
+
+REPEAT_FROM = 4
+"""Runs of this many equal widths or more are written ``w^k`` by :func:`compact_widths`."""
 
 
 def int_text(n: int, *, grouped: bool = True) -> str:
@@ -142,3 +154,36 @@ def show(value: object) -> str:
         return _SHORT.repr(value)
     except Exception:  # a user object whose repr fails: name its type instead
         return f"<{type(value).__name__} object>"
+
+
+def compact_widths(widths: object) -> str:
+    """A chain's widths as the results write them, runs of :data:`REPEAT_FROM` or more as ``w^k``.
+
+    ``jacobench plan`` reads the same notation back. Text that is not ``d-d-...`` is returned as
+    it is, and anything but text or a list or tuple of widths as ``str`` makes it (a missing
+    value in a table, say).
+
+    Example:
+        >>> compact_widths("32-512-512-512-512-512-32"), compact_widths((16, 256, 256, 256, 16))
+        ('32-512^5-32', '16-256-256-256-16')
+        >>> [compact_widths(w) for w in ("1024-1024-1024-1024-1024", "a label", None)]
+        ['1024^5', 'a label', 'None']
+    """
+    if isinstance(widths, str):
+        parts = widths.split("-")
+        if not all(part.isdigit() for part in parts):
+            return widths
+    elif isinstance(widths, list | tuple):
+        parts = [str(w) for w in widths]
+    else:
+        return str(widths)
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        j = i
+        while j < len(parts) and parts[j] == parts[i]:
+            j += 1
+        run = j - i
+        out += [f"{parts[i]}^{run}"] if run >= REPEAT_FROM else parts[i:j]
+        i = j
+    return "-".join(out)

@@ -443,8 +443,11 @@ def _speedup(num: int, den: int) -> str:
 
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
-_DASHED = re.compile(r"\d+(?:-\d+)+")
-"""Widths written as the results' ``widths`` column writes them: ``16-256-256-16``."""
+_TERM = r"\d+(?:\^\d+)?"
+_DASHED = re.compile(rf"{_TERM}(?:-{_TERM})*")
+"""Widths as the results and reports write them: ``16-256-256-16``, ``32-512^5-32`` (a run)."""
+MAX_REPEAT = 100_000
+"""The most times one ``w^k`` may repeat a width."""
 
 
 def _parse_widths(tokens: Sequence[str]) -> tuple[int, ...]:
@@ -453,6 +456,8 @@ def _parse_widths(tokens: Sequence[str]) -> tuple[int, ...]:
     Example:
         >>> _parse_widths(["3", "4", "5"]), _parse_widths(["3-4-5"]), _parse_widths(["3-4", "5"])
         ((3, 4, 5), (3, 4, 5), (3, 4, 5))
+        >>> _parse_widths(["32-512^3-32"]), _parse_widths(["2^2", "3"])
+        ((32, 512, 512, 512, 32), (2, 2, 3))
     """
     expected = "widths are positive integers d_0 d_1 ... d_L"
     widths = []
@@ -479,7 +484,22 @@ def _parse_widths(tokens: Sequence[str]) -> tuple[int, ...]:
 
 
 def _split_dashed(token: str) -> list[str]:
-    return token.strip().split("-") if _DASHED.fullmatch(token.strip()) else [token]
+    text = token.strip()
+    if not _DASHED.fullmatch(text) or text.isdigit():
+        return [token]
+    parts: list[str] = []
+    for term in text.split("-"):
+        width, _, times = term.partition("^")
+        with any_int_digits():
+            count = int(times) if times else 1
+        if not 1 <= count <= MAX_REPEAT:
+            raise JacobenchError(
+                f"width run {term if len(term) <= 40 else term[:40] + '...'!r} repeats "
+                f"{'0 times' if count == 0 else 'too often'}; w^k repeats w from 1 to "
+                f"{MAX_REPEAT:,} times"
+            )
+        parts += [width] * count
+    return parts
 
 
 def _run_plan(args: argparse.Namespace) -> int:
@@ -598,7 +618,8 @@ def _build_parser() -> _Parser:
         "widths",
         nargs="*",
         metavar="D",
-        help="the widths d_0 d_1 ... d_L (or d_0-d_1-...-d_L, as results/ writes them)",
+        help="the widths d_0 d_1 ... d_L (or d_0-d_1-...-d_L as results/ writes them, w^k for k "
+        "layers of width w: 32-512^5-32)",
     )
     p.add_argument("--dtype", default="float32", help="element type for bytes (default: float32)")
     p.add_argument(

@@ -180,6 +180,9 @@ def test_speedup_table_takes_the_faster_jax_mode_per_chain_and_batch():
     assert text.splitlines()[0].endswith("| fraction | by time |")
     assert text.splitlines()[2].endswith("| 0.60 | 2.0x |")
     assert text.splitlines()[3].endswith("| 0.50 | - |")
+    # Long runs of one width print as w^k (the CSV keeps every width).
+    long = frame.assign(widths="32-512-512-512-512-32")
+    assert "| 32-512^4-32 |" in speedups.format_table(speedups.table(long), markdown=True)
 
 
 def test_suites_run_with_malloc_kept_for_reuse_unless_told_otherwise(monkeypatch):

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._text import compact_widths
 from ..units import format_bytes
 from . import speedups
 from .markdown_hessian import hessian_section
@@ -349,7 +350,7 @@ def _speedups_md(table: pd.DataFrame, cols: Sequence[str]) -> str:
             panel_label(tuple(r[c] for c in cols)),
             r["profile"],
             r["scale"],
-            r["widths"],
+            compact_widths(r["widths"]),
             r["baseline"],
             f"{r['measured']:.3g}x",
             f"{r['predicted']:.3g}x",
@@ -375,7 +376,7 @@ def _plans_md(df: pd.DataFrame) -> str:
             [
                 r["profile"],
                 r["scale"],
-                r["widths"],
+                compact_widths(r["widths"]),
                 r["engine"],
                 f"`{r['plan_formula']}`" if r["plan_formula"] else "n/a",
                 f"{int(macs):,}" if math.isfinite(macs) else "n/a",
@@ -406,7 +407,7 @@ def _auto_md(df: pd.DataFrame, cols: Sequence[str]) -> str:
                 panel_label(tuple(key[: len(cols)])),
                 mine["profile"],
                 mine.get("library", ""),
-                mine["widths"],
+                compact_widths(mine["widths"]),
                 f"`{mine['plan_formula']}`",
                 format_seconds(t["auto"]),
                 format_seconds(t["jacfwd"]),
@@ -447,7 +448,7 @@ def _unstable_md(df: pd.DataFrame, cols: Sequence[str]) -> str:
             panel_label(tuple(r[c] for c in cols)),
             r["sweep"],
             r["profile"],
-            r["widths"],
+            compact_widths(r["widths"]),
             r["strategy"],
             format_seconds(r["time_median_s"]),
             format_number(100 * r["time_iqr_s"] / r["time_median_s"], ".0f") + " %",
@@ -468,7 +469,7 @@ def _skipped_md(df: pd.DataFrame, cols: Sequence[str]) -> str:
             panel_label(tuple(r[c] for c in cols)),
             r["sweep"],
             r["profile"],
-            r["widths"],
+            compact_widths(r["widths"]),
             r["strategy"],
             r["status"] or "(empty)",
             r["skip_reason"] or "(no reason given)",

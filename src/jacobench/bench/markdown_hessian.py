@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from .._text import compact_widths
 from .plots.common import (
     FIT_MIN_MACS,
     SPEARMAN_MIN_MACS,
@@ -115,7 +116,7 @@ def _speedups(table: pd.DataFrame) -> str:
     rows = [
         [
             r["sweep"],
-            r["widths"],
+            compact_widths(r["widths"]),
             f"`{r['formula']}`",
             f"{r['predicted']:.3g}x",
             f"{r['measured']:.3g}x",

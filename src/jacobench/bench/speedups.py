@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from .._text import compact_widths
 from ..errors import JacobenchError
 
 __all__ = ["COLUMNS", "format_table", "main", "table"]
@@ -114,7 +115,7 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
     rows = [
         [
             *(str(r[c]) for c in lead),
-            str(r["widths"]),
+            compact_widths(str(r["widths"])),
             str(int(r["batch"])),
             _seconds(r["optimal_s"]),
             str(r["baseline"]),

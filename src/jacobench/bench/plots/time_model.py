@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..._text import compact_widths
 from ...timing.predict import CLEAR_GAP
 from ..tidy import CONTESTANTS
 from .common import (
@@ -183,7 +184,7 @@ def _worst_optimal_time(
             if not contest.empty:
                 r = float(contest.max())
         if math.isnan(worst) or r > worst:
-            worst, where, worst_gap = r, f"{sweep} {widths}", gap
+            worst, where, worst_gap = r, f"{sweep} {compact_widths(widths)}", gap
     return worst, where, worst_gap, chains
 
 
