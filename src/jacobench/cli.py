@@ -518,7 +518,7 @@ def _run_plan(args: argparse.Namespace) -> int:
             text = json.dumps(report, indent=2, allow_nan=False)
     else:
         text = _format_report(report)
-    print(text)
+    print(text, flush=True)
     return 0
 
 
@@ -709,7 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         0 on success, 2 for bad input (after one line ``jacobench: error: ...`` on stderr), 130
-        after Ctrl-C (one line ``jacobench: interrupted``).
+        after Ctrl-C (one line ``jacobench: interrupted``), 141 when whatever reads the output
+        stops early (``jacobench plan ... | head``: no traceback, as a killed pipe writer).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -728,6 +729,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def quiet_broken_pipe() -> int:
+    """The exit status after the reader of stdout went away: 141, as a writer killed by SIGPIPE.
+
+    Stdout then goes to ``/dev/null``, so that Python's flush at exit does not fail again.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 def _notes(show: Callable[..., None]) -> Callable[..., None]:

@@ -164,7 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JacobenchError as exc:
         print(f"jacobench.bench.speedups: error: {exc}", file=sys.stderr)
         return 2
-    print(format_table(frame, markdown=args.markdown))
+    try:
+        print(format_table(frame, markdown=args.markdown), flush=True)
+    except BrokenPipeError:  # piped into head, say
+        from ..cli import quiet_broken_pipe
+
+        return quiet_broken_pipe()
     return 0
 
 
