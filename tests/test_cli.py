@@ -78,8 +78,10 @@ def test_widths_as_the_results_write_them(capsys):
     mixed = plan_json(["plan", "16-256", "32", "16"], capsys)
     assert dashed == spaced == mixed
     assert dashed["widths"] == [16, 256, 32, 16]
-    # A run of one width, as the reports write long chains: w^k.
+    # A run of one width, as the reports write long chains: w^k (and as the table's title does).
     assert plan_json(["plan", "8-4^4-8"], capsys)["widths"] == [8, 4, 4, 4, 4, 8]
+    status, out, _ = run(["plan", "8", "4", "4", "4", "4", "8", "--explicit"], capsys)
+    assert status == 0 and out.startswith("Explicit layer Jacobians: widths 8-4^4-8, float32")
     assert plan_json(["plan", "8", "4^2", "8"], capsys)["widths"] == [8, 4, 4, 8]
 
 
@@ -422,7 +424,7 @@ def test_hessian_table_numbers_are_the_librarys(capsys):
     assert (status, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == (
-        "Second order (Hessian-vector products and Hessians): widths 512-512-8-512-512-512-512-1, "
+        "Second order (Hessian-vector products and Hessians): widths 512-512-8-512^4-1, "
         "float64 (8 bytes per element)"
     )
     assert lines[-1] == "optimal: hess(J2 J1, seed=hess(J7 J6 J5 J4 J3))"

@@ -126,7 +126,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ._core import PlanSummary, duration_text
-from ._text import any_int_digits, int_text, ratio_text
+from ._text import any_int_digits, compact_widths, int_text, ratio_text
 from .errors import JacobenchError, SlowPlanningWarning
 from .explicit import plan
 from .explicit.search import planning_seconds as explicit_seconds
@@ -352,7 +352,7 @@ def _format_report(report: dict[str, Any]) -> str:
     """The human table for a :func:`_plan_report` object."""
     if report["hessian"] is not None:
         return "\n".join(format_hessian(report))
-    widths = "-".join(int_text(w, grouped=False) for w in report["widths"])
+    widths = compact_widths("-".join(int_text(w, grouped=False) for w in report["widths"]))
     lines: list[str] = []
     for key, title in _TITLES.items():
         rows = report[key]

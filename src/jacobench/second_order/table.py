@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._text import compact_widths
 from ..errors import JacobenchError
 from ..units import format_bytes
 from .plans import HVP_STRATEGIES, STRATEGIES, plan_hessian, plan_hvp
@@ -83,7 +84,8 @@ def format_hessian(report: dict[str, Any]) -> list[str]:
     rows, budget = report["hessian"], report["memory_budget_bytes"]
     lines = [
         f"Second order (Hessian-vector products and Hessians): widths "
-        f"{'-'.join(map(str, report['widths']))}, {report['dtype']} ({report['itemsize']} bytes "
+        f"{compact_widths('-'.join(map(str, report['widths'])))}, {report['dtype']} "
+        f"({report['itemsize']} bytes "
         "per element)"
     ]
     if budget is not None:
