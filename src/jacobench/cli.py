@@ -542,7 +542,7 @@ def _profile(asked: str | None, dtype: str) -> tuple[Any, str | None]:
     reason = stale_reason(profile, ("jax",), (dtype,))
     if reason is not None:
         print(
-            f"jacobench: note: the device profile {asked} is not this machine's as it is now "
+            f"{PROG}: note: the device profile {asked} is not this machine's as it is now "
             f"({reason}); its predicted seconds are for the device and versions it names",
             file=sys.stderr,
         )
