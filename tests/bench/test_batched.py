@@ -185,6 +185,30 @@ def test_speedup_table_takes_the_faster_jax_mode_per_chain_and_batch():
     assert "| 32-512^4-32 |" in speedups.format_table(speedups.table(long), markdown=True)
 
 
+def test_speedup_table_sets_the_work_xla_counts_beside_the_mac_ratio():
+    # Under jax.vmap XLA runs jacfwd's point-independent first product once: the baseline's
+    # executed work (flops in its compiled program) can be far below the MAC model's count.
+    frame = pd.DataFrame(
+        [{"engine": "matrix_free", "status": "ok", "widths": "8-2-8", "batch": batch,
+          "strategy": s, "time_median_s": t, "model_macs": m, "model_forward_macs": 100,
+          "model_reverse_macs": 100, "xla_flops": f}
+         for batch, opt_flops in ((1, 20.0), (4, float("nan")))
+         for s, t, m, f in (("optimal", 1.0, 10, opt_flops), ("jacfwd", 5.0, 100, 110.0),
+                            ("jacrev", 8.0, 100, 200.0))]
+    )  # fmt: skip
+    got = speedups.table(frame)
+    assert got["predicted"].tolist() == [10.0, 10.0]  # the MAC ratio, as before
+    assert got["xla_work"].fillna(0).tolist() == [5.5, 0]  # jacfwd's flops over optimal's
+    assert got["of_xla_work"].fillna(0).tolist() == [5.0 / 5.5, 0]
+    text = speedups.format_table(got, markdown=True)
+    assert text.splitlines()[0].endswith("| fraction | XLA work | of it |")
+    assert text.splitlines()[2].endswith("| 0.50 | 5.5x | 0.91 |")
+    assert text.splitlines()[3].endswith("| 0.50 | - | - |")
+    # A CSV without XLA's counts (numpy rows, older runs) keeps the old table.
+    plain = speedups.table(frame.drop(columns="xla_flops"))
+    assert "XLA work" not in speedups.format_table(plain) and plain["xla_work"].isna().all()
+
+
 def test_suites_run_with_malloc_kept_for_reuse_unless_told_otherwise(monkeypatch):
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     assert harness.suite_environment()["GLIBC_TUNABLES"] == harness.MALLOC_TUNABLES

@@ -518,7 +518,11 @@ def render(
         "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",
         speedups.format_table(speedups.table(df), markdown=True)
         + "\n\nmeasured = min(t_jacfwd, t_jacrev) / t_optimal; predicted = MAC ratio; "
-        "fraction = measured / predicted; by time = min(t_jacfwd, t_jacrev) / t_optimal_time, "
+        "fraction = measured / predicted; XLA work = the faster mode's flops over the optimal "
+        "program's, as XLA counts them in the compiled programs, and of it = measured / XLA work "
+        "(under `jax.vmap` XLA computes jacfwd's first product, the same for every point, once "
+        "for the batch, so jacfwd executes less than its MAC count); "
+        "by time = min(t_jacfwd, t_jacrev) / t_optimal_time, "
         "the plan of least predicted seconds (on chains whose modes tie in multiply-adds the "
         "optimal plan may take the slower one); batch > 1: per-example Jacobians of that many "
         "points in one call (`jax.vmap`).",

@@ -3,10 +3,12 @@
 For every chain (and batch) of a results CSV where ``optimal``, ``jacfwd`` and ``jacrev`` were
 all measured: the measured speedup ``min(t_jacfwd, t_jacrev) / t_optimal``, the predicted one
 (the MAC ratio, ``min(forward MACs, reverse MACs) / optimal MACs``) and the fraction of it that
-was delivered; and, where the plan chosen by predicted seconds (``optimal_time``) was measured
-too, its speedup over the same baseline. The optimal plan is the lecture's: on chains whose
-modes tie in multiply-adds it may take the slower one, which the plan by time avoids. Reads only
-the CSV (pandas); never times anything.
+was delivered; where the CSV has XLA's own flop counts of the compiled programs
+(``xla_flops``), the ratio of the work the baseline and the optimal program actually execute and
+the fraction of *that* delivered; and, where the plan chosen by predicted seconds
+(``optimal_time``) was measured too, its speedup over the same baseline. The optimal plan is
+the lecture's: on chains whose modes tie in multiply-adds it may take the slower one, which the
+plan by time avoids. Reads only the CSV (pandas); never times anything.
 
 Command line::
 
@@ -39,7 +41,8 @@ from ..errors import JacobenchError
 __all__ = ["COLUMNS", "format_table", "main", "table"]
 
 COLUMNS = (
-    "widths", "batch", "optimal_s", "baseline", "measured", "predicted", "fraction", "by_time"
+    "widths", "batch", "optimal_s", "baseline", "measured", "predicted", "fraction", "xla_work",
+    "of_xla_work", "by_time",
 )  # fmt: skip
 """The table's columns (after the ones that tell devices and sweeps apart, where there are any)."""
 
@@ -56,9 +59,16 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         The columns of ``_KEYS`` present in ``df`` that vary, then :data:`COLUMNS`: ``optimal_s``
         is the optimal plan's median seconds, ``baseline`` the faster of ``jacfwd`` /
         ``jacrev``, ``measured`` its time over ``optimal_s``, ``predicted`` the MAC ratio and
-        ``fraction`` = measured / predicted, ``by_time`` the baseline's time over
-        ``optimal_time``'s (NaN where that strategy was not measured). Sorted by predicted
-        speedup, largest first.
+        ``fraction`` = measured / predicted; ``xla_work`` the baseline's ``xla_flops`` over the
+        optimal program's and ``of_xla_work`` = measured / xla_work (NaN without those counts);
+        ``by_time`` the baseline's time over ``optimal_time``'s (NaN where that strategy was not
+        measured). Sorted by predicted speedup, largest first.
+
+    The MAC ratio is the lecture's: it counts every product of forward and reverse mode. Under
+    :func:`jax.vmap`, XLA computes ``jax.jacfwd``'s first product (the first layer times the
+    identity, the same for every point) once for the whole batch, so jacfwd executes less than
+    its MAC count and a batched row's ``fraction`` understates how efficiently the optimal
+    program runs; ``of_xla_work`` compares like with like.
     """
     data = df.copy()
     if "batch" not in data:
@@ -86,6 +96,16 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         "model_macs"
     ].where(opt["model_macs"] > 0)
     out["fraction"] = out["measured"] / out["predicted"]
+    out["xla_work"] = float("nan")
+    if "xla_flops" in data:
+        flops = data.pivot_table(index=keys, columns="strategy", values="xla_flops").reindex(
+            index=times.index, columns=["optimal", "jacfwd", "jacrev"]
+        )
+        chosen = [flops.at[index, name] for index, name in out["baseline"].items()]
+        out["xla_work"] = pd.Series(chosen, index=out.index) / flops["optimal"].where(
+            flops["optimal"] > 0
+        )
+    out["of_xla_work"] = out["measured"] / out["xla_work"]
     by_time = times["optimal_time"] if "optimal_time" in times else float("nan")
     out["by_time"] = base.min(axis=1) / by_time
     out = out.reset_index()
@@ -110,7 +130,9 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
         return "No chain with optimal, jacfwd and jacrev all measured."
     lead = [c for c in frame.columns if c not in COLUMNS]
     headers = [*lead, "widths", "batch", "optimal", "over", "measured", "predicted", "fraction"]
+    work = "xla_work" in frame and bool(frame["xla_work"].notna().any())
     by_time = "by_time" in frame and bool(frame["by_time"].notna().any())
+    headers += ["XLA work", "of it"] if work else []
     headers += ["by time"] if by_time else []
     rows = [
         [
@@ -122,6 +144,7 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
             f"{r['measured']:.1f}x",
             f"{r['predicted']:.1f}x",
             f"{r['fraction']:.2f}",
+            *([_times(r["xla_work"]), _share(r["of_xla_work"])] if work else []),
             *([_times(r["by_time"])] if by_time else []),
         ]
         for _, r in frame.iterrows()
@@ -138,6 +161,10 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
 
 def _times(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.1f}x"
+
+
+def _share(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.2f}"
 
 
 def _seconds(value: float) -> str:
