@@ -6,9 +6,10 @@ optimal plan, ``jax.jacfwd`` and ``jax.jacrev`` are compiled once, then timed in
 (the optimal plan best of 5 calls, each baseline one call a burst): *delivered* is the median over
 bursts of (faster baseline / optimal), *predicted* the MAC ratio of the faster mode to the plan.
 *XLA work* is the faster baseline's flops over the optimal program's, as XLA's cost analysis counts
-them in the compiled programs, and *of it* the delivered speedup over that: under ``jax.vmap`` XLA
-computes jacfwd's first product (the first layer times the identity, the same for every point)
-once for the whole batch, so jacfwd executes about half its MAC count on the batched row.
+them in the compiled programs, and *of it* the delivered speedup over that: jacfwd's first product
+(the first layer times the identity) is the same for every point, so ``jax.vmap`` leaves it
+unbatched and it runs once for the whole batch: jacfwd executes about half its MAC count on the
+batched row.
 
 The roofline bound, measured in the same process between the bursts (best of a few):
   GEMM rate = a 2048^3 float32 product, multiply-adds per second;

@@ -186,7 +186,7 @@ def test_speedup_table_takes_the_faster_jax_mode_per_chain_and_batch():
 
 
 def test_speedup_table_sets_the_work_xla_counts_beside_the_mac_ratio():
-    # Under jax.vmap XLA runs jacfwd's point-independent first product once: the baseline's
+    # jax.vmap leaves jacfwd's point-independent first product unbatched (it runs once): the
     # executed work (flops in its compiled program) can be far below the MAC model's count.
     frame = pd.DataFrame(
         [{"engine": "matrix_free", "status": "ok", "widths": "8-2-8", "batch": batch,
@@ -204,6 +204,10 @@ def test_speedup_table_sets_the_work_xla_counts_beside_the_mac_ratio():
     assert text.splitlines()[0].endswith("| fraction | XLA work | of it |")
     assert text.splitlines()[2].endswith("| 0.50 | 5.5x | 0.91 |")
     assert text.splitlines()[3].endswith("| 0.50 | - | - |")
+    # A GPU's counts leave out the products cuBLAS runs: not used.
+    gpu = speedups.table(frame.assign(device="gpu:NVIDIA H200"))
+    assert gpu["xla_work"].isna().all() and "XLA work" not in speedups.format_table(gpu)
+    assert speedups.table(frame.assign(device="cpu"))["xla_work"].fillna(0).tolist() == [5.5, 0]
     # A CSV without XLA's counts (numpy rows, older runs) keeps the old table.
     plain = speedups.table(frame.drop(columns="xla_flops"))
     assert "XLA work" not in speedups.format_table(plain) and plain["xla_work"].isna().all()

@@ -60,15 +60,16 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         is the optimal plan's median seconds, ``baseline`` the faster of ``jacfwd`` /
         ``jacrev``, ``measured`` its time over ``optimal_s``, ``predicted`` the MAC ratio and
         ``fraction`` = measured / predicted; ``xla_work`` the baseline's ``xla_flops`` over the
-        optimal program's and ``of_xla_work`` = measured / xla_work (NaN without those counts);
+        optimal program's and ``of_xla_work`` = measured / xla_work (NaN without those counts,
+        and on a GPU, whose counts leave out the products);
         ``by_time`` the baseline's time over ``optimal_time``'s (NaN where that strategy was not
         measured). Sorted by predicted speedup, largest first.
 
-    The MAC ratio is the lecture's: it counts every product of forward and reverse mode. Under
-    :func:`jax.vmap`, XLA computes ``jax.jacfwd``'s first product (the first layer times the
-    identity, the same for every point) once for the whole batch, so jacfwd executes less than
-    its MAC count and a batched row's ``fraction`` understates how efficiently the optimal
-    program runs; ``of_xla_work`` compares like with like.
+    The MAC ratio is the lecture's: it counts every product of forward and reverse mode. But
+    ``jax.jacfwd``'s first product (the first layer times the identity) is the same for every
+    point, so :func:`jax.vmap` leaves it unbatched and it runs once for the whole batch: jacfwd
+    executes less than its MAC count, and a batched row's ``fraction`` understates how
+    efficiently the optimal program runs; ``of_xla_work`` compares like with like.
     """
     data = df.copy()
     if "batch" not in data:
@@ -98,7 +99,8 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     out["fraction"] = out["measured"] / out["predicted"]
     out["xla_work"] = float("nan")
     if "xla_flops" in data:
-        flops = data.pivot_table(index=keys, columns="strategy", values="xla_flops").reindex(
+        counted = data.assign(xla_flops=data["xla_flops"].where(_counts_products(data)))
+        flops = counted.pivot_table(index=keys, columns="strategy", values="xla_flops").reindex(
             index=times.index, columns=["optimal", "jacfwd", "jacrev"]
         )
         chosen = [flops.at[index, name] for index, name in out["baseline"].items()]
@@ -112,6 +114,17 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     varying = [k for k in keys if k not in ("widths", "batch") and out[k].nunique() > 1]
     out = out.sort_values(["predicted", "widths", "batch"], ascending=[False, True, True])
     return out[[*varying, *COLUMNS]].reset_index(drop=True)
+
+
+def _counts_products(data: pd.DataFrame) -> pd.Series:
+    """Which rows' ``xla_flops`` count their matrix products: those measured on a CPU.
+
+    XLA's GPU cost analysis leaves out the products it hands to cuBLAS: in the H200 reference run
+    (``results/reference/gpu-nvidia-h200.csv``) jacfwd's count is under 1% of its multiply-adds.
+    """
+    if "device" not in data:
+        return pd.Series(True, index=data.index)
+    return data["device"].astype(str).str.startswith("cpu")
 
 
 def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
