@@ -5,11 +5,11 @@ default); prints a Markdown table. For each chain (one point, or ``jax.vmap`` ov
 optimal plan, ``jax.jacfwd`` and ``jax.jacrev`` are compiled once, then timed in paired bursts
 (the optimal plan best of 5 calls, each baseline one call a burst): *delivered* is the median over
 bursts of (faster baseline / optimal), *predicted* the MAC ratio of the faster mode to the plan.
-*XLA work* is the faster baseline's flops over the optimal program's, as XLA's cost analysis counts
-them in the compiled programs, and *of it* the delivered speedup over that: jacfwd's first product
-(the first layer times the identity) is the same for every point, so ``jax.vmap`` leaves it
-unbatched and it runs once for the whole batch: jacfwd executes about half its MAC count on the
-batched row.
+*Work* is the multiply-adds the faster baseline's program runs over the optimal plan's
+(:func:`jacobench.bench.speedups.executed_macs`; XLA's cost analysis of the compiled programs
+agrees) and *of work* the delivered speedup over that: jacfwd's first product (the first layer
+times the identity) is the same for every point, so ``jax.vmap`` leaves it unbatched and it runs
+once for the whole batch: jacfwd runs about half its MAC count on the batched row.
 
 The roofline bound, measured in the same process between the bursts (best of a few):
   GEMM rate = a 2048^3 float32 product, multiply-adds per second;
@@ -33,7 +33,7 @@ import numpy as np
 
 import jacobench as jb
 from jacobench.bench.harness import with_malloc_tunables
-from jacobench.bench.measure import xla_flops
+from jacobench.bench.speedups import executed_macs
 
 ROWS = [
     ((2048, 1024, 24, 1536, 2048), 1),
@@ -78,7 +78,7 @@ def main() -> None:
     tunables = os.environ.get("GLIBC_TUNABLES")
     print(f"jax {jax.__version__}, {jax.devices()[0]}, GLIBC_TUNABLES={tunables}")
     print(
-        "| chain | batch | optimal | delivered | predicted (MACs) | fraction | XLA work | of it "
+        "| chain | batch | optimal | delivered | predicted (MACs) | fraction | work | of work "
         "| roofline bound | bound / optimal | GEMM Gmac/s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -98,7 +98,6 @@ def main() -> None:
             jax.block_until_ready(f(x))
         move = mover(net, x, batch)
         move()
-        flops = {k: xla_flops(f) for k, f in compiled.items()}
         ratios, optimal, rates, moves, faster = [], [], [], [], []
         for _ in range(reps):
             rates.append(2048**3 / best(gemm, a, n=3))
@@ -110,7 +109,9 @@ def main() -> None:
         plan = jb.plan_matrix_free(widths)
         predicted = min(plan.forward_macs, plan.reverse_macs) / plan.macs
         delivered = statistics.median(ratios)
-        work = flops[statistics.mode(faster)] / flops["optimal"]
+        work = executed_macs(widths, statistics.mode(faster), batch) / executed_macs(
+            widths, "optimal", batch
+        )
         bound = max(batch * plan.macs / max(rates), min(moves))
         opt = statistics.median(optimal)
         print(

@@ -177,40 +177,41 @@ def test_speedup_table_takes_the_faster_jax_mode_per_chain_and_batch():
     got = speedups.table(pd.concat([frame, by_time]))
     assert got["by_time"].fillna(0).tolist() == [2.0, 0]
     text = speedups.format_table(got, markdown=True)
-    assert text.splitlines()[0].endswith("| fraction | by time |")
-    assert text.splitlines()[2].endswith("| 0.60 | 2.0x |")
-    assert text.splitlines()[3].endswith("| 0.50 | - |")
+    assert text.splitlines()[0].endswith("| fraction | work | of work | by time |")
+    assert text.splitlines()[2].endswith("| 0.60 | 1.8x | 3.33 | 2.0x |")
+    assert text.splitlines()[3].endswith("| 0.50 | 1.2x | 4.17 | - |")  # jacfwd: W1 I once
     # Long runs of one width print as w^k (the CSV keeps every width).
     long = frame.assign(widths="32-512-512-512-512-32")
     assert "| 32-512^4-32 |" in speedups.format_table(speedups.table(long), markdown=True)
 
 
-def test_speedup_table_sets_the_work_xla_counts_beside_the_mac_ratio():
-    # jax.vmap leaves jacfwd's point-independent first product unbatched (it runs once): the
-    # executed work (flops in its compiled program) can be far below the MAC model's count.
+def test_speedup_table_sets_the_work_the_programs_run_beside_the_mac_ratio():
+    # jax.vmap leaves jacfwd's point-independent first product, W1 I, unbatched: it runs once, so
+    # vmapped jacfwd runs far fewer multiply-adds than the MAC model counts.
+    widths = (768, 1024, 16, 1024, 768)
+    fwd = speedups.executed_macs(widths, "jacfwd", 16)
+    assert fwd == 16 * speedups.executed_macs(widths, "jacfwd") - 15 * 768 * 1024 * 768
+    assert fwd < 0.55 * 16 * jb.plan_matrix_free(widths, "jacfwd").macs
+    assert speedups.executed_macs(widths, "jacrev", 16) == 16 * speedups.executed_macs(
+        widths, "jacrev"
+    )
     frame = pd.DataFrame(
-        [{"engine": "matrix_free", "status": "ok", "widths": "8-2-8", "batch": batch,
-          "strategy": s, "time_median_s": t, "model_macs": m, "model_forward_macs": 100,
-          "model_reverse_macs": 100, "xla_flops": f}
-         for batch, opt_flops in ((1, 20.0), (4, float("nan")))
-         for s, t, m, f in (("optimal", 1.0, 10, opt_flops), ("jacfwd", 5.0, 100, 110.0),
-                            ("jacrev", 8.0, 100, 200.0))]
+        [{"engine": "matrix_free", "status": "ok", "widths": "768-1024-16-1024-768",
+          "batch": 16, "strategy": s, "time_median_s": t, "model_macs": m,
+          "model_forward_macs": 16 * 1_233_125_376, "model_reverse_macs": 16 * 1_233_125_376}
+         for s, t, m in (("optimal", 1.0, 16 * 35_127_296), ("jacfwd", 17.0, 0),
+                         ("jacrev", 30.0, 0))]
     )  # fmt: skip
-    got = speedups.table(frame)
-    assert got["predicted"].tolist() == [10.0, 10.0]  # the MAC ratio, as before
-    assert got["xla_work"].fillna(0).tolist() == [5.5, 0]  # jacfwd's flops over optimal's
-    assert got["of_xla_work"].fillna(0).tolist() == [5.0 / 5.5, 0]
-    text = speedups.format_table(got, markdown=True)
-    assert text.splitlines()[0].endswith("| fraction | XLA work | of it |")
-    assert text.splitlines()[2].endswith("| 0.50 | 5.5x | 0.91 |")
-    assert text.splitlines()[3].endswith("| 0.50 | - | - |")
-    # A GPU's counts leave out the products cuBLAS runs: not used.
-    gpu = speedups.table(frame.assign(device="gpu:NVIDIA H200"))
-    assert gpu["xla_work"].isna().all() and "XLA work" not in speedups.format_table(gpu)
-    assert speedups.table(frame.assign(device="cpu"))["xla_work"].fillna(0).tolist() == [5.5, 0]
-    # A CSV without XLA's counts (numpy rows, older runs) keeps the old table.
-    plain = speedups.table(frame.drop(columns="xla_flops"))
-    assert "XLA work" not in speedups.format_table(plain) and plain["xla_work"].isna().all()
+    got = speedups.table(frame).iloc[0]
+    assert round(got["predicted"], 1) == 35.1  # the MAC ratio
+    assert got["work"] == fwd / speedups.executed_macs(widths, "optimal", 16)
+    assert round(got["work"], 1) == 18.5 and got["of_work"] == 17.0 / got["work"]
+    text = speedups.format_table(speedups.table(frame), markdown=True)
+    assert text.splitlines()[0].endswith("| fraction | work | of work |")
+    assert text.splitlines()[2].endswith("| 0.48 | 18.5x | 0.92 |")
+    # Widths that are no chain leave the column empty (and out of the printed table).
+    odd = speedups.table(frame.assign(widths="a-b"))
+    assert odd["work"].isna().all() and "| work |" not in speedups.format_table(odd)
 
 
 def test_suites_run_with_malloc_kept_for_reuse_unless_told_otherwise(monkeypatch):

@@ -518,11 +518,11 @@ def render(
         "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",
         speedups.format_table(speedups.table(df), markdown=True)
         + "\n\nmeasured = min(t_jacfwd, t_jacrev) / t_optimal; predicted = MAC ratio; "
-        "fraction = measured / predicted; XLA work = the faster mode's flops over the optimal "
-        "program's, as XLA counts them in the compiled programs, and of it = measured / XLA work "
-        "(jacfwd's first product, the first layer times the identity, is the same for every "
-        "point, so `jax.vmap` leaves it unbatched and it runs once for the batch: jacfwd "
-        "executes less than its MAC count); "
+        "fraction = measured / predicted; work = the multiply-adds the faster mode's program "
+        "runs over the optimal plan's (`jacobench.bench.speedups.executed_macs`) and of work = "
+        "measured / work (jacfwd's first product, the first layer times the identity, is the "
+        "same for every point, so `jax.vmap` leaves it unbatched and it runs once for the batch: "
+        "vmapped jacfwd runs less than its MAC count); "
         "by time = min(t_jacfwd, t_jacrev) / t_optimal_time, "
         "the plan of least predicted seconds (on chains whose modes tie in multiply-adds the "
         "optimal plan may take the slower one); batch > 1: per-example Jacobians of that many "

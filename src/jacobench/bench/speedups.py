@@ -3,10 +3,10 @@
 For every chain (and batch) of a results CSV where ``optimal``, ``jacfwd`` and ``jacrev`` were
 all measured: the measured speedup ``min(t_jacfwd, t_jacrev) / t_optimal``, the predicted one
 (the MAC ratio, ``min(forward MACs, reverse MACs) / optimal MACs``) and the fraction of it that
-was delivered; where the CSV has XLA's own flop counts of the compiled programs
-(``xla_flops``), the ratio of the work the baseline and the optimal program actually execute and
-the fraction of *that* delivered; and, where the plan chosen by predicted seconds
-(``optimal_time``) was measured too, its speedup over the same baseline. The optimal plan is
+was delivered; the ratio of the multiply-adds the baseline's and the optimal plan's programs
+actually run (:func:`executed_macs`) and the fraction of *that* delivered; and, where the plan
+chosen by predicted seconds (``optimal_time``) was measured too, its speedup over the same
+baseline. The optimal plan is
 the lecture's: on chains whose modes tie in multiply-adds it may take the slower one, which the
 plan by time avoids. Reads only the CSV (pandas); never times anything.
 
@@ -22,6 +22,8 @@ Example:
     ...     "model_forward_macs": 512, "model_reverse_macs": 512})
     >>> table(rows)[["widths", "batch", "measured", "predicted", "fraction"]].values.tolist()
     [['8-2-8', 4, 5.0, 8.0, 0.625]]
+    >>> table(rows)[["work", "of_work"]].round(2).values.tolist()  # jacrev's program: 1.8x the MACs
+    [[1.8, 2.78]]
     >>> timed = pd.concat([rows, rows.iloc[:1].assign(strategy="optimal_time", time_median_s=0.5)])
     >>> table(timed)["by_time"].tolist()  # the plan by predicted seconds: 5 s / 0.5 s
     [10.0]
@@ -30,19 +32,21 @@ Example:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
+from functools import cache
 
 import pandas as pd
 
 from .._text import compact_widths
 from ..errors import JacobenchError
 
-__all__ = ["COLUMNS", "format_table", "main", "table"]
+__all__ = ["COLUMNS", "executed_macs", "format_table", "main", "table"]
 
 COLUMNS = (
-    "widths", "batch", "optimal_s", "baseline", "measured", "predicted", "fraction", "xla_work",
-    "of_xla_work", "by_time",
+    "widths", "batch", "optimal_s", "baseline", "measured", "predicted", "fraction", "work",
+    "of_work", "by_time",
 )  # fmt: skip
 """The table's columns (after the ones that tell devices and sweeps apart, where there are any)."""
 
@@ -59,9 +63,8 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         The columns of ``_KEYS`` present in ``df`` that vary, then :data:`COLUMNS`: ``optimal_s``
         is the optimal plan's median seconds, ``baseline`` the faster of ``jacfwd`` /
         ``jacrev``, ``measured`` its time over ``optimal_s``, ``predicted`` the MAC ratio and
-        ``fraction`` = measured / predicted; ``xla_work`` the baseline's ``xla_flops`` over the
-        optimal program's and ``of_xla_work`` = measured / xla_work (NaN without those counts,
-        and on a GPU, whose counts leave out the products);
+        ``fraction`` = measured / predicted; ``work`` the baseline's :func:`executed_macs` over
+        the optimal plan's and ``of_work`` = measured / work;
         ``by_time`` the baseline's time over ``optimal_time``'s (NaN where that strategy was not
         measured). Sorted by predicted speedup, largest first.
 
@@ -69,7 +72,7 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     ``jax.jacfwd``'s first product (the first layer times the identity) is the same for every
     point, so :func:`jax.vmap` leaves it unbatched and it runs once for the whole batch: jacfwd
     executes less than its MAC count, and a batched row's ``fraction`` understates how
-    efficiently the optimal program runs; ``of_xla_work`` compares like with like.
+    efficiently the optimal program runs; ``of_work`` compares like with like.
     """
     data = df.copy()
     if "batch" not in data:
@@ -97,17 +100,11 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         "model_macs"
     ].where(opt["model_macs"] > 0)
     out["fraction"] = out["measured"] / out["predicted"]
-    out["xla_work"] = float("nan")
-    if "xla_flops" in data:
-        counted = data.assign(xla_flops=data["xla_flops"].where(_counts_products(data)))
-        flops = counted.pivot_table(index=keys, columns="strategy", values="xla_flops").reindex(
-            index=times.index, columns=["optimal", "jacfwd", "jacrev"]
-        )
-        chosen = [flops.at[index, name] for index, name in out["baseline"].items()]
-        out["xla_work"] = pd.Series(chosen, index=out.index) / flops["optimal"].where(
-            flops["optimal"] > 0
-        )
-    out["of_xla_work"] = out["measured"] / out["xla_work"]
+    out["work"] = [
+        _work_ratio(str(index[keys.index("widths")]), int(index[keys.index("batch")]), name)
+        for index, name in out["baseline"].items()
+    ]
+    out["of_work"] = out["measured"] / out["work"]
     by_time = times["optimal_time"] if "optimal_time" in times else float("nan")
     out["by_time"] = base.min(axis=1) / by_time
     out = out.reset_index()
@@ -116,15 +113,34 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     return out[[*varying, *COLUMNS]].reset_index(drop=True)
 
 
-def _counts_products(data: pd.DataFrame) -> pd.Series:
-    """Which rows' ``xla_flops`` count their matrix products: those measured on a CPU.
+@cache
+def executed_macs(widths: tuple[int, ...], strategy: str, points: int = 1) -> int:
+    """Multiply-adds of the products a matrix-free strategy's program runs on a dense chain.
 
-    XLA's GPU cost analysis leaves out the products it hands to cuBLAS: in the H200 reference run
-    (``results/reference/gpu-nvidia-h200.csv``) jacfwd's count is under 1% of its multiply-adds.
+    As :func:`jacobench.timing.executor.matrix_free_ops` lists them (``tests/test_timing.py``
+    checks the list against XLA's compiled programs): unlike the MAC model, the primal's
+    products count, identity seeds cost nothing, and under :func:`jax.vmap` over ``points``
+    ``jax.jacfwd``'s first product, the same for every point, counts once.
+
+    Example:
+        >>> executed_macs((8, 2, 8), "jacfwd", 4)  # primal 4 x 32, W1 I 128 once, layer 2 4 x 128
+        768
     """
-    if "device" not in data:
-        return pd.Series(True, index=data.index)
-    return data["device"].astype(str).str.startswith("cpu")
+    from ..matrix_free import plan
+    from ..timing.executor import matrix_free_ops
+
+    ops = matrix_free_ops(plan(widths, strategy), points)
+    return sum(op.repeat * math.prod(op.shape) for op in ops if op.kind == "matmul")
+
+
+def _work_ratio(widths: str, batch: int, baseline: str) -> float:
+    """``baseline``'s :func:`executed_macs` over the optimal plan's (NaN if it cannot say)."""
+    try:
+        d = tuple(int(w) for w in widths.split("-"))
+        optimal = executed_macs(d, "optimal", batch)
+        return executed_macs(d, baseline, batch) / optimal if optimal > 0 else math.nan
+    except (ValueError, JacobenchError):  # not widths of a chain the planner takes
+        return math.nan
 
 
 def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
@@ -143,9 +159,9 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
         return "No chain with optimal, jacfwd and jacrev all measured."
     lead = [c for c in frame.columns if c not in COLUMNS]
     headers = [*lead, "widths", "batch", "optimal", "over", "measured", "predicted", "fraction"]
-    work = "xla_work" in frame and bool(frame["xla_work"].notna().any())
+    work = "work" in frame and bool(frame["work"].notna().any())
     by_time = "by_time" in frame and bool(frame["by_time"].notna().any())
-    headers += ["XLA work", "of it"] if work else []
+    headers += ["work", "of work"] if work else []
     headers += ["by time"] if by_time else []
     rows = [
         [
@@ -157,7 +173,7 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
             f"{r['measured']:.1f}x",
             f"{r['predicted']:.1f}x",
             f"{r['fraction']:.2f}",
-            *([_times(r["xla_work"]), _share(r["of_xla_work"])] if work else []),
+            *([_times(r["work"]), _share(r["of_work"])] if work else []),
             *([_times(r["by_time"])] if by_time else []),
         ]
         for _, r in frame.iterrows()
