@@ -6,9 +6,9 @@ all measured: the measured speedup ``min(t_jacfwd, t_jacrev) / t_optimal``, the 
 was delivered; the ratio of the multiply-adds the baseline's and the optimal plan's programs
 actually run (:func:`executed_macs`) and the fraction of *that* delivered; and, where the plan
 chosen by predicted seconds (``optimal_time``) was measured too, its speedup over the same
-baseline. The optimal plan is
-the lecture's: on chains whose modes tie in multiply-adds it may take the slower one, which the
-plan by time avoids. Reads only the CSV (pandas); never times anything.
+baseline. The optimal plan is the lecture's: on chains whose modes tie in multiply-adds it may
+take the slower one, which the plan by time avoids. Reads only the CSV (pandas); never times
+anything.
 
 Command line::
 
@@ -64,9 +64,9 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         is the optimal plan's median seconds, ``baseline`` the faster of ``jacfwd`` /
         ``jacrev``, ``measured`` its time over ``optimal_s``, ``predicted`` the MAC ratio and
         ``fraction`` = measured / predicted; ``work`` the baseline's :func:`executed_macs` over
-        the optimal plan's and ``of_work`` = measured / work;
-        ``by_time`` the baseline's time over ``optimal_time``'s (NaN where that strategy was not
-        measured). Sorted by predicted speedup, largest first.
+        the optimal plan's and ``of_work`` = measured / work; ``by_time`` the baseline's time
+        over ``optimal_time``'s (NaN where that strategy was not measured). Sorted by predicted
+        speedup, largest first.
 
     The MAC ratio is the lecture's: it counts every product of forward and reverse mode. But
     ``jax.jacfwd``'s first product (the first layer times the identity) is the same for every
