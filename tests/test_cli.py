@@ -385,18 +385,7 @@ def test_bad_input_in_a_real_process(argv, message):
     assert re.match(f"jacobench: error: {re.escape(message)}", done.stderr)
 
 
-def closed_early(*argv):
-    """Run ``python *argv`` with its stdout closed before it writes: ``... | head``."""
-    proc = subprocess.Popen(
-        [sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    proc.stdout.close()  # before the command has imported JAX, let alone printed
-    err = proc.stderr.read()
-    return proc.wait(timeout=120), err
-
-
-def test_a_reader_that_stops_early_gets_no_traceback():
+def test_a_reader_that_stops_early_gets_no_traceback(closed_early):
     assert closed_early("-m", "jacobench", "plan", "3", "4", "5") == (141, "")
 
 
