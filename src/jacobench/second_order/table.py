@@ -84,8 +84,7 @@ def format_hessian(report: dict[str, Any]) -> list[str]:
     rows, budget = report["hessian"], report["memory_budget_bytes"]
     lines = [
         f"Second order (Hessian-vector products and Hessians): widths "
-        f"{compact_widths('-'.join(map(str, report['widths'])))}, {report['dtype']} "
-        f"({report['itemsize']} bytes "
+        f"{compact_widths(report['widths'])}, {report['dtype']} ({report['itemsize']} bytes "
         "per element)"
     ]
     if budget is not None:
