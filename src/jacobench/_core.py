@@ -27,7 +27,7 @@ import numbers
 import operator
 import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -272,9 +272,31 @@ TIME_MARGIN = 0.05
 unless the time-optimal one is predicted more than this fraction faster. The time model is good to
 about 20% per row, so a plan it predicts a hair faster (often a tie: the same products in another
 order, or an identity seed the executor never multiplies) is no reason to leave the plan with the
-fewest multiply-adds or one of the two modes, which the benchmark measures the more reliably."""
+fewest multiply-adds or one of the two modes, which the benchmark measures the more reliably.
+Where a mode makes as few multiply-adds as the optimal plan, both are the plan with the fewest,
+and the faster predicted of them is kept (:func:`fastest_of`)."""
 
 PlanT = TypeVar("PlanT")
+CostedT = TypeVar("CostedT", bound="_Costed")
+
+
+class _Costed(Protocol):
+    @property
+    def macs(self) -> int: ...
+
+
+def fewest_macs(optimal: Sequence[CostedT], modes: Sequence[CostedT]) -> list[CostedT]:
+    """``optimal`` (the multiply-add optimal plan, or nothing), and the modes that tie it in MACs.
+
+    Example:
+        >>> from types import SimpleNamespace as Plan
+        >>> opt, fwd, rev = Plan(macs=8), Plan(macs=8), Plan(macs=9)
+        >>> fewest_macs([opt], [fwd, rev]) == [opt, fwd], fewest_macs([], [fwd, rev])
+        (True, [])
+    """
+    if not optimal:
+        return []
+    return [*optimal, *(m for m in modes if m.macs == optimal[0].macs)]
 
 
 def fastest_of(
@@ -287,8 +309,9 @@ def fastest_of(
 
     ``fastest`` is the planner's own (its dynamic program prices products, not every term of
     :func:`jacobench.predict_seconds`, so another candidate may be predicted faster still).
-    Tried in order: ``plain`` (the multiply-add optimal plan, where there is one), then
-    ``modes`` (forward and reverse mode), the faster first. Each plan is priced once.
+    Tried in order: ``plain`` (the plans with the fewest multiply-adds, where there are any: see
+    :func:`fewest_macs`), the faster first, then ``modes`` (forward and reverse mode), the faster
+    first. Each plan is priced once.
 
     Example:
         >>> times = {"fewest MACs": 1.2, "forward": 1.1, "reverse": 1.04, "fastest": 1.0}
@@ -299,6 +322,11 @@ def fastest_of(
         >>> times = {"fewest MACs": 1.0, "forward": 0.9, "reverse": 1.0, "fastest": 1.0}
         >>> fastest_of(["fewest MACs"], ["forward", "reverse"], "fastest", times.get)
         'forward'
+        >>> times = {"fewest MACs": 1.0, "forward": 0.97, "reverse": 1.0, "fastest": 1.0}
+        >>> fastest_of(["fewest MACs"], ["forward", "reverse"], "fastest", times.get)
+        'fewest MACs'
+        >>> fastest_of(["fewest MACs", "forward"], ["forward", "reverse"], "fastest", times.get)
+        'forward'
     """
     priced: dict[int, float] = {}
 
@@ -308,7 +336,7 @@ def fastest_of(
         return priced[id(plan)]
 
     limit = (1 + TIME_MARGIN) * min(time(p) for p in [fastest, *plain, *modes])
-    for candidate in [*plain, *sorted(modes, key=time)]:
+    for candidate in [*sorted(plain, key=time), *sorted(modes, key=time)]:
         if time(candidate) <= limit:
             return candidate
     return fastest

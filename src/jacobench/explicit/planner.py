@@ -29,6 +29,7 @@ from .._core import (
     check_objective,
     element_of,
     fastest_of,
+    fewest_macs,
     lookup,
     no_fit_error,
     span_label,
@@ -435,9 +436,9 @@ def _plan_within(base: Plan, budget: int, priced: ProductCost | None = None) -> 
     if priced is None:
         return replace(planned, budget_elements=budget)
     fewest = tree_within(base.widths, budget, None)
-    plain = [] if fewest is None else [_plan_tree(base.widths, fewest, "optimal")]
+    optimal = [] if fewest is None else [_plan_tree(base.widths, fewest, "optimal")]
     modes = [p for p in _modes(base.widths) if p.peak_elements <= budget]
-    chosen = fastest_of(plain, modes, planned, _seconds_of(priced))
+    chosen = fastest_of(fewest_macs(optimal, modes), modes, planned, _seconds_of(priced))
     chosen = _plan_tree(base.widths, chosen.tree, "optimal")
     return replace(chosen, budget_elements=budget, objective="time")
 
@@ -463,8 +464,9 @@ def _plan_fastest(widths: tuple[int, ...], priced: ProductCost) -> Plan:
     predicted more than :data:`~jacobench._core.TIME_MARGIN` faster.
     """
     fastest = _plan_tree(widths, cheapest(widths, priced), "optimal")
-    plain = [_plan_named(widths, "optimal")]
-    chosen = fastest_of(plain, _modes(widths), fastest, _seconds_of(priced))
+    modes = _modes(widths)
+    plain = fewest_macs([_plan_named(widths, "optimal")], modes)
+    chosen = fastest_of(plain, modes, fastest, _seconds_of(priced))
     return replace(_plan_tree(widths, chosen.tree, "optimal"), objective="time")
 
 

@@ -27,6 +27,7 @@ from .._core import (
     check_objective,
     element_of,
     fastest_of,
+    fewest_macs,
     lookup,
     no_fit_error,
     span_label,
@@ -395,8 +396,9 @@ def _plan_fastest(widths: tuple[int, ...], timed: Costs) -> MatrixFreePlan:
     more than :data:`~jacobench._core.TIME_MARGIN` faster.
     """
     fastest = _plan_tree(widths, cheapest(widths, timed), "optimal", None)
-    plain = [_plan_named(widths, "optimal", None)]
-    chosen = fastest_of(plain, _modes(widths), fastest, _seconds_of(timed))
+    modes = _modes(widths)
+    plain = fewest_macs([_plan_named(widths, "optimal", None)], modes)
+    chosen = fastest_of(plain, modes, fastest, _seconds_of(timed))
     return replace(_plan_tree(widths, chosen.tree, "optimal", None), objective="time")
 
 
@@ -471,9 +473,9 @@ def _plan_within(
     if timed is None:
         return replace(planned, budget_elements=budget)
     fewest = cheapest_within(base.widths, budget, macs)
-    plain = [] if fewest is None else [_plan_tree(base.widths, fewest, "optimal", None)]
+    optimal = [] if fewest is None else [_plan_tree(base.widths, fewest, "optimal", None)]
     modes = [p for p in _modes(base.widths) if p.peak_elements <= budget]
-    chosen = fastest_of(plain, modes, planned, _seconds_of(timed))
+    chosen = fastest_of(fewest_macs(optimal, modes), modes, planned, _seconds_of(timed))
     chosen = _plan_tree(base.widths, chosen.tree, "optimal", None)
     return replace(chosen, budget_elements=budget, objective="time")
 
