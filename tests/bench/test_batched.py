@@ -212,6 +212,12 @@ def test_speedup_table_sets_the_work_the_programs_run_beside_the_mac_ratio():
     # Widths that are no chain leave the column empty (and out of the printed table).
     odd = speedups.table(frame.assign(widths="a-b"))
     assert odd["work"].isna().all() and "| work |" not in speedups.format_table(odd)
+    # Where the MAC ratio is not a number (an optimal plan of no multiply-adds), it and its
+    # fraction print as the other missing figures do.
+    free = speedups.table(frame.assign(model_macs=0))
+    assert free["fraction"].isna().all()
+    line = speedups.format_table(free, markdown=True).splitlines()[2]
+    assert line.endswith("| 17.0x | - | - | 18.5x | 0.92 |")
 
 
 def test_suites_run_with_malloc_kept_for_reuse_unless_told_otherwise(monkeypatch):

@@ -171,8 +171,8 @@ def format_table(frame: pd.DataFrame, markdown: bool = False) -> str:
             _seconds(r["optimal_s"]),
             str(r["baseline"]),
             f"{r['measured']:.1f}x",
-            f"{r['predicted']:.1f}x",
-            f"{r['fraction']:.2f}",
+            _times(r["predicted"]),
+            _share(r["fraction"]),
             *([_times(r["work"]), _share(r["of_work"])] if work else []),
             *([_times(r["by_time"])] if by_time else []),
         ]
