@@ -127,7 +127,7 @@ grid measures its products smallest first, so the large ones, which decide the t
 of a millisecond or more, are measured within a few seconds of each other: a spell then slows all
 of them alike, where the check on neighbours (:func:`_suspects`) sees nothing amiss. One such
 calibration put JAX's ``1024^3`` product at 14.7 ms where three others measured 10.1 ms, and the
-rows of that run ran at 0.68-0.75x their prediction (fresh clone fc28, 2026-11-28)."""
+1024-wide rows of that run ran at 0.68-0.75x their prediction (fresh clone fc28, 2026-11-28)."""
 
 LONG_REPEATS = 3
 """Repeats of a measurement whose call takes 3 ms or more (shorter ones get 9, 5 when quick)."""
@@ -485,7 +485,7 @@ class _Backend:
             if estimate > cap:
                 continue
             self.plan_repeats((m, k, n), estimate)
-            seconds = max(self.matmul(m, k, n, dtype), per_op, 1e-9)  # a launch at least
+            seconds = self.product_s((m, k, n), dtype, per_op)
             best = max(best, flops / seconds)
             found[m, k, n] = seconds
         # Other processes only ever slow a measurement down. A product slower than one at least
@@ -493,7 +493,7 @@ class _Backend:
         # measure it again (twice at most), keep the fastest.
         for _ in range(2):
             for shape in _suspects(found, grid):
-                again = max(self.matmul(*shape, dtype), per_op, 1e-9)
+                again = self.product_s(shape, dtype, per_op)
                 found[shape] = min(found[shape], again)
         rows = tuple((m, k, n, t) for (m, k, n), t in found.items())
         return DtypeRates(dtype, grid, rows, fma, tanh)
@@ -509,10 +509,14 @@ class _Backend:
         rows = []
         for m, k, n, seconds in first.matmul:
             if seconds >= AGAIN_S:
-                seconds = min(seconds, max(self.matmul(m, k, n, first.dtype), per_op, 1e-9))
+                seconds = min(seconds, self.product_s((m, k, n), first.dtype, per_op))
             rows.append((m, k, n, seconds))
         self.release()
         return replace(first, matmul=tuple(rows))
+
+    def product_s(self, shape: tuple[int, int, int], dtype: str, per_op: float) -> float:
+        """:meth:`matmul` of ``shape``, a launch (``per_op``) at least."""
+        return max(self.matmul(*shape, dtype), per_op, 1e-9)
 
     def release(self) -> None:
         """Drop what the products of one dtype kept (operands, compiled functions)."""
