@@ -7,7 +7,8 @@ worker threads, which spin for a while after each call, do not slow numpy's BLAS
 processes only ever add time: fixed costs and streaming rates take the least of three medians
 measured apart in time, a product measured slower than a larger one, or than its neighbours
 on the grid suggest, is measured again, and so is every product of :data:`AGAIN_S` or more, once
-the weight-read curves are done, each keeping the faster figure.
+the weight-read curves are done (the two figures averaged, or the faster kept where they differ
+by more than :data:`SPELL`).
 
 What is measured, per backend:
 
@@ -120,7 +121,8 @@ grid took 27 s one way and 21 s the other. Other shapes kept their spread (``(25
 
 AGAIN_S = 2e-5
 """Products measured at this many seconds or more are measured again once the backend's
-weight-read curves are done (several seconds later), and the faster of the two figures is kept.
+weight-read curves are done (several seconds later); the two figures are combined by
+:func:`_combined`.
 
 Other processes only ever add time, and on a shared machine they come in spells of seconds. The
 grid measures its products smallest first, so the large ones, which decide the time of every row
@@ -128,6 +130,14 @@ of a millisecond or more, are measured within a few seconds of each other: a spe
 of them alike, where the check on neighbours (:func:`_suspects`) sees nothing amiss. One such
 calibration put JAX's ``1024^3`` product at 14.7 ms where three others measured 10.1 ms, and the
 1024-wide rows of that run ran at 0.68-0.75x their prediction (fresh clone fc28, 2026-11-28)."""
+
+SPELL = 1.3
+"""Two timings of one product further apart than this factor: the slower one was disturbed.
+
+In three quiet calibrations of this project's 2-core VM (2026-11-28), the second timing of JAX's
+products was 0.91-0.99x the first at the median, 0.60-0.89x at the 10th percentile: the faster of
+the two is biased low (the fresh clone that kept it saw its matrix-free rows run 1.16x their
+prediction at the median, against 1.06-1.09x before, the rows themselves as fast as then)."""
 
 LONG_REPEATS = 3
 """Repeats of a measurement whose call takes 3 ms or more (shorter ones get 9, 5 when quick)."""
@@ -499,17 +509,18 @@ class _Backend:
         return DtypeRates(dtype, grid, rows, fma, tanh)
 
     def again(self, first: DtypeRates, per_op: float) -> DtypeRates:
-        """``first`` with its products of :data:`AGAIN_S` or more measured again; the faster kept.
+        """``first`` with its products of :data:`AGAIN_S` or more measured again, then combined.
 
         Called after the weight-read curves, seconds after :meth:`rates` measured ``first``
         (in the dtype's context), with what :meth:`rates` kept for the dtype; drops it after.
+        Each product's two figures become one by :func:`_combined`.
         """
         self.operands, self.compiled, self.repeats = self.kept.pop(first.dtype)
         self.meter.step(f"{self.name} {first.dtype}: the larger products again")
         rows = []
         for m, k, n, seconds in first.matmul:
             if seconds >= AGAIN_S:
-                seconds = min(seconds, self.product_s((m, k, n), first.dtype, per_op))
+                seconds = _combined(seconds, self.product_s((m, k, n), first.dtype, per_op))
             rows.append((m, k, n, seconds))
         self.release()
         return replace(first, matmul=tuple(rows))
@@ -558,6 +569,20 @@ class _Backend:
     def matmul(self, m: int, k: int, n: int, dtype: str) -> float:
         """One ``(m x k) @ (k x n)`` product."""
         raise NotImplementedError
+
+
+def _combined(first: float, second: float) -> float:
+    """Two timings of one product as one: their geometric mean, or the faster past a spell.
+
+    A spell of other work slowed the slower one if it took more than :data:`SPELL` times the other.
+
+    Example:
+        >>> round(_combined(1.0, 1.21), 6), _combined(1.0, 2.0), _combined(2.0, 1.0)
+        (1.1, 1.0, 1.0)
+    """
+    if max(first, second) > SPELL * min(first, second):
+        return min(first, second)
+    return math.sqrt(first * second)
 
 
 def _suspects(
