@@ -122,9 +122,18 @@ def _alive(pid):
     return state != "Z"
 
 
+# The harness as a terminal starts it: a shell ignores SIGINT in what it runs in the background
+# (`make test &`), Python leaves an ignored SIGINT ignored, and Ctrl-C would then do nothing.
+_AT_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'jacobench.bench.harness'; "
+    "runpy.run_module('jacobench.bench.harness', run_name='__main__', alter_sys=True)"
+)
+
+
 def _start_and_wait_for_a_timed_row(results, cwd, env):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jacobench.bench.harness", "--grid", "default", "--no-plots",
+        [sys.executable, "-c", _AT_A_TERMINAL, "--grid", "default", "--no-plots",
          "--profile", "none", "--results-dir", str(results)],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
