@@ -7,8 +7,8 @@ worker threads, which spin for a while after each call, do not slow numpy's BLAS
 processes only ever add time: fixed costs and streaming rates take the least of three medians
 measured apart in time, a product measured slower than a larger one, or than its neighbours
 on the grid suggest, is measured again, and so is every product of :data:`AGAIN_S` or more, once
-the weight-read curves are done (the two figures averaged, or the faster kept where they differ
-by more than :data:`SPELL`).
+every backend has run (the two figures averaged, or the faster kept where they differ by more
+than :data:`SPELL`).
 
 What is measured, per backend:
 
@@ -120,16 +120,18 @@ grid took 27 s one way and 21 s the other. Other shapes kept their spread (``(25
 0.19-0.32 ms either way)."""
 
 AGAIN_S = 2e-5
-"""Products measured at this many seconds or more are measured again once the backend's
-weight-read curves are done (several seconds later); the two figures are combined by
-:func:`_combined`.
+"""Products measured at this many seconds or more are measured again once every backend has run
+(:meth:`_Backend.finish`: numpy's some 20 s after its first timings, JAX's some 5 s after); the two
+figures are combined by :func:`_combined`.
 
 Other processes only ever add time, and on a shared machine they come in spells of seconds. The
 grid measures its products smallest first, so the large ones, which decide the time of every row
 of a millisecond or more, are measured within a few seconds of each other: a spell then slows all
 of them alike, where the check on neighbours (:func:`_suspects`) sees nothing amiss. One such
 calibration put JAX's ``1024^3`` product at 14.7 ms where three others measured 10.1 ms, and the
-1024-wide rows of that run ran at 0.68-0.75x their prediction (fresh clone fc28, 2026-11-28)."""
+1024-wide rows of that run ran at 0.68-0.75x their prediction (fresh clone fc28, 2026-11-28);
+another put numpy's at 21.7 ms (10.6-12.8 in five others), its second timing, 2 s later, also slow
+(fc33): numpy's whole calibration takes a few seconds, so its second timings wait for JAX's."""
 
 SPELL = 1.3
 """Two timings of one product further apart than this factor: the slower one was disturbed.
@@ -194,11 +196,12 @@ def calibrate(
     footprints = len(_QUICK_WEIGHT_FOOTPRINTS if quick else _WEIGHT_FOOTPRINTS)
     steps = len(chosen_backends) * (1 + 2 * footprints + len(chosen_dtypes) * (2 + len(shapes)))
     meter = _Meter(report, steps, quick)
-    measured = []
+    runs = []
     for backend in ("numpy", "jax"):  # numpy first: JAX's idle threads spin for a while
         if backend in chosen_backends:
             bench = _bench(backend, meter, quick, fields["platform"])
-            measured.append(bench.run(chosen_dtypes, grid, shapes, cap))
+            runs.append((bench, bench.run(chosen_dtypes, grid, shapes, cap)))
+    measured = [bench.finish(rates) for bench, rates in runs]  # the large products again
     elapsed = time.perf_counter() - start
     report(1.0, f"done in {elapsed:.1f} s")
     return DeviceProfile(
@@ -387,17 +390,13 @@ class _Backend:
             self.release()
         weights = self.weights()
         left, right = self.side_weights()
-        rates = []
-        for found in first:
-            with self.dtype_context(found.dtype):
-                rates.append(self.again(found, per_op))
         return BackendRates(
             backend=self.name,
             call_overhead_s=call,
             arg_overhead_s=per_arg,
             op_overhead_s=per_op,
             bandwidth=tuple(points),
-            dtypes=tuple(rates),
+            dtypes=tuple(first),
             weights=weights,
             left_weights=left,
             right_weights=right,
@@ -508,11 +507,23 @@ class _Backend:
         rows = tuple((m, k, n, t) for (m, k, n), t in found.items())
         return DtypeRates(dtype, grid, rows, fma, tanh)
 
+    def finish(self, measured: BackendRates) -> BackendRates:
+        """``measured`` (from :meth:`run`) with each dtype's larger products timed again.
+
+        Called once every backend has run, so that a backend's second timings come well after
+        its first: numpy's grid and its weight curves take a few seconds, JAX's about twenty.
+        """
+        rates = []
+        for found in measured.dtypes:
+            with self.dtype_context(found.dtype):
+                rates.append(self.again(found, measured.op_overhead_s))
+        return replace(measured, dtypes=tuple(rates))
+
     def again(self, first: DtypeRates, per_op: float) -> DtypeRates:
         """``first`` with its products of :data:`AGAIN_S` or more measured again, then combined.
 
-        Called after the weight-read curves, seconds after :meth:`rates` measured ``first``
-        (in the dtype's context), with what :meth:`rates` kept for the dtype; drops it after.
+        Called by :meth:`finish`, seconds after :meth:`rates` measured ``first`` (in the dtype's
+        context), with what :meth:`rates` kept for the dtype; drops it after.
         Each product's two figures become one by :func:`_combined`.
         """
         self.operands, self.compiled, self.repeats = self.kept.pop(first.dtype)
