@@ -44,6 +44,7 @@ from .plots.common import (
 )
 from .plots.time_model import CLEAR_GAP, TIME_MIN_S, WINNER_TOLERANCE, WITHIN
 from .plots.winners import winners
+from .sentinel import SPELL
 from .tidy import UNSTABLE_IQR_RATIO
 
 __all__ = ["CAPTIONS", "MAX_LISTED", "fidelity", "render"]
@@ -341,6 +342,43 @@ def _weight_reads_md(meta: dict[str, Any] | None) -> str:
     )
 
 
+def _spells_md(df: pd.DataFrame) -> str:
+    """What the sentinel saw (:mod:`jacobench.bench.sentinel`): spells waited out, rows timed again.
+
+    Example:
+        >>> frame = pd.DataFrame({"status": "ok", "sentinel_ratio": [1.0, 1.1, 1.6],
+        ...     "spell_wait_s": [0.0, 2.5, 10.0], "retimed": [False, True, False],
+        ...     "time_median_s": 1.0, "time_first_median_s": [math.nan, 1.4, math.nan]})
+        >>> print(_spells_md(frame).strip())  # doctest: +NORMALIZE_WHITESPACE
+        Spells of other work on the machine (the sentinel, `jacobench.bench.sentinel`): of 3
+        timed rows, 2 waited for one to pass (12.5 s in all), 1 was timed again after one began
+        during its rounds (its first timing 1.40x the second at the median), and 1 stands in a
+        spell that the waiting budget did not outlast (`sentinel_ratio` ≥ 1.3).
+    """
+    ok = df[df["status"] == "ok"]
+    if "sentinel_ratio" not in ok or ok["sentinel_ratio"].isna().all():
+        return ""
+    waited = ok["spell_wait_s"].fillna(0.0)
+    again = ok[ok["retimed"].fillna(False).astype(bool)]
+    slower = (again["time_first_median_s"] / again["time_median_s"]).median()
+    stood = int((ok["sentinel_ratio"] >= SPELL).sum())
+
+    def rows(n: int, verb: tuple[str, str]) -> str:
+        return f"{n} {verb[0] if n == 1 else verb[1]}"
+
+    first = f" ({'its' if len(again) == 1 else 'their'} first timing {slower:.2f}x the second "
+    return (
+        "\n\nSpells of other work on the machine (the sentinel, `jacobench.bench.sentinel`): of "
+        f"{len(ok)} timed rows, {rows(int((waited > 0).sum()), ('waited', 'waited'))} for one "
+        f"to pass ({waited.sum():.1f} s in all), "
+        f"{rows(len(again), ('was', 'were'))} timed again after one began during "
+        f"{'its' if len(again) == 1 else 'their'} rounds"
+        + (first + "at the median)" if len(again) else "")
+        + f", and {rows(stood, ('stands', 'stand'))} in a spell that the waiting budget did "
+        f"not outlast (`sentinel_ratio` ≥ {SPELL:g})."
+    )
+
+
 def _speedups_md(table: pd.DataFrame, cols: Sequence[str]) -> str:
     if table.empty:
         return "No profiles rows with both an optimal and a baseline measurement."
@@ -512,7 +550,7 @@ def render(
         "## Fidelity of the cost model",
         _fidelity_md(fidelity),
         "## Fidelity of the time model",
-        _time_fidelity_md(time_fidelity or {}) + _weight_reads_md(meta),
+        _time_fidelity_md(time_fidelity or {}) + _weight_reads_md(meta) + _spells_md(df),
         "## Largest speedups of the optimal plan",
         _speedups_md(speedup_table, cols),
         "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",

@@ -39,6 +39,7 @@ __all__ = [
     "paired_seconds",
     "random_jacobians",
     "reference_product",
+    "round_seconds",
     "tracemalloc_peak",
     "xla_flops",
     "xla_memory_bytes",
@@ -295,6 +296,27 @@ def paired_seconds(
                 samples.append(time.perf_counter() - start)
             medians[i].append(float(np.median(samples)))
     return [float(np.median(m)) for m in medians], bursts
+
+
+def round_seconds(call: Callable[[], Any], rounds: int, iterations: int = 1) -> list[float]:
+    """Seconds per call of each round, timed as pytest-benchmark's ``pedantic`` times them.
+
+    That is, with ``warmup_rounds=1``: one round of warm-up, then ``rounds`` rounds of
+    ``iterations`` calls, each round's time divided by ``iterations``.
+
+    Example:
+        >>> len(round_seconds(lambda: None, rounds=3, iterations=2))
+        3
+    """
+    for _ in range(iterations):
+        call()
+    seconds = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(iterations):
+            call()
+        seconds.append((time.perf_counter() - start) / iterations)
+    return seconds
 
 
 def available_memory_bytes() -> int:
