@@ -526,9 +526,9 @@ def test_beside_an_accelerator_weight_reads_cost_nothing_extra(monkeypatch):
 
 def test_calibration_compiles_ahead_on_threads(monkeypatch):
     # What an accelerator does (every program compiled ahead, on all host cores), forced here.
-    from jacobench.timing import micro
+    from jacobench.timing import _backends, micro
 
-    monkeypatch.setattr(micro, "COMPILE_THREADS", 2)
+    monkeypatch.setattr(_backends, "COMPILE_THREADS", 2)  # read where _Jax.prepare lives
     compiled_when_timed = []
     timed = micro._Jax.matmul
 
@@ -549,7 +549,7 @@ def test_the_larger_products_are_measured_again_and_combined(monkeypatch):
     # curves. Where a spell of other work slowed the first timing 3x (m = 2), the second stands;
     # where the two are within SPELL of each other (1.21x, m = 1), their geometric mean. The
     # others keep their first figure.
-    from jacobench.timing import micro
+    from jacobench.timing import _driver, micro
 
     calls: dict[tuple[int, int, int], int] = {}
 
@@ -559,7 +559,7 @@ def test_the_larger_products_are_measured_again_and_combined(monkeypatch):
         return 1e-5 * m * k * n * ((3.0 if m == 2 else 1.21) if first else 1.0)
 
     monkeypatch.setattr(micro._Numpy, "matmul", timing)
-    monkeypatch.setattr(micro, "AGAIN_S", 4e-5)
+    monkeypatch.setattr(_driver, "AGAIN_S", 4e-5)  # read where _Backend.again lives
     p = calibrate(backends=("numpy",), dtypes=("float32",), quick=True, sizes=(1, 2))
     rows = {(m, k, n): t for m, k, n, t in p.rates("numpy").rates("float32").matmul}
     assert rows[1, 1, 2] == pytest.approx(2.42e-5) and calls[1, 1, 2] == 1
