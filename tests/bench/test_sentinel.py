@@ -84,9 +84,9 @@ def test_each_backend_has_a_real_sentinel(backend):
 class Benchmark:
     """pytest-benchmark's fixture, as far as ``check_then_time`` uses it."""
 
-    def __init__(self, machine: Machine, first_s: float, spell_s: float) -> None:
+    def __init__(self, machine: Machine, first_s: float, spell_s: float, then=None) -> None:
         self.extra_info: dict = {}
-        self.machine, self.first_s, self.spell_s = machine, first_s, spell_s
+        self.machine, self.first_s, self.spell_s, self.then = machine, first_s, spell_s, then
 
     def pedantic(self, call, rounds, iterations, warmup_rounds):
         stats = Stats()
@@ -96,18 +96,26 @@ class Benchmark:
         if self.spell_s:  # a spell began during the rounds, and lasts this long
             now = self.machine.now
             self.machine.spells.append((now, now + self.spell_s))
+        if self.then is not None:
+            self.then()
 
 
-def timed_row(monkeypatch, spell_s: float, budget_s: float = 60.0) -> dict:
-    """``check_then_time`` on a real call, with a fake sentinel; the row as tidy writes it."""
-    machine = Machine()
+def timed_row(
+    monkeypatch, spell_s: float, budget_s: float = 60.0, machine=None, call=None, then=None
+) -> dict:
+    """``check_then_time`` on a real call, with a fake sentinel; the row as tidy writes it.
+
+    ``then`` runs once the first rounds are timed.
+    """
+    machine = machine or Machine()
     monkeypatch.setattr(conftest, "_SENTINELS", {"jax": machine.sentinel()})
     monkeypatch.setattr(conftest, "_SPELLS", {"left_s": budget_s})
     monkeypatch.setitem(conftest._TIMING, "warmup_s", 0.0)
-    benchmark = Benchmark(machine, first_s=0.5, spell_s=spell_s)
+    benchmark = Benchmark(machine, first_s=0.5, spell_s=spell_s, then=then)
     info = {"depth": 1, "backend": "jax", "strategy": "forward"}
     ref = np.ones(3)
-    conftest.check_then_time(benchmark, info, lambda: np.ones(3), ref, "a row", target_s=1e-3)
+    call = call or (lambda: np.ones(3))
+    conftest.check_then_time(benchmark, info, call, ref, "a row", target_s=1e-3)
     raw = {"benchmarks": [{"name": "t", "stats": benchmark.stats.stats.as_dict(),
                            "extra_info": benchmark.extra_info}]}  # fmt: skip
     return tidy.build_frame(raw, [], run_id="r").iloc[0].to_dict()
@@ -136,3 +144,18 @@ def test_a_spell_that_outlasts_the_budget_leaves_the_first_timing_marked(monkeyp
     # a row waits at most SPELL_ROW_WAIT_S, whatever the run's budget
     row = timed_row(monkeypatch, spell_s=100.0, budget_s=60.0)
     assert row["spell_wait_s"] == conftest.SPELL_ROW_WAIT_S and not row["retimed"]
+
+
+def test_a_spell_read_after_the_new_rounds_has_them_timed_once_more(monkeypatch):
+    machine = Machine()
+    armed = []
+
+    def call():  # the first call of the second timing: another spell, of 0.5 s
+        if armed:
+            armed.pop()
+            machine.spells.append((machine.now, machine.now + 0.5))
+        return np.ones(3)
+
+    row = timed_row(monkeypatch, 1.0, machine=machine, call=call, then=lambda: armed.append(1))
+    assert row["retimed"] and row["sentinel_ratio"] < sentinel.SPELL
+    assert 1.25 <= row["spell_wait_s"] <= 2.0  # the first spell, then the second
