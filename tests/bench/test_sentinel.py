@@ -108,8 +108,8 @@ def timed_row(
     ``then`` runs once the first rounds are timed.
     """
     machine = machine or Machine()
-    monkeypatch.setattr(conftest, "_SENTINELS", {"jax": machine.sentinel()})
-    monkeypatch.setattr(conftest, "_SPELLS", {"left_s": budget_s})
+    made = sentinel.Sentinel(machine.program, clock=machine.clock)
+    monkeypatch.setattr(conftest, "_WATCH", sentinel.Watch(budget_s, make=lambda backend: made))
     monkeypatch.setitem(conftest._TIMING, "warmup_s", 0.0)
     benchmark = Benchmark(machine, first_s=0.5, spell_s=spell_s, then=then)
     info = {"depth": 1, "backend": "jax", "strategy": "forward"}
@@ -126,7 +126,7 @@ def test_a_row_a_spell_began_during_is_timed_again_once_it_has_passed(monkeypatc
     assert row["retimed"] and row["time_first_median_s"] == 0.5
     assert row["time_median_s"] < 0.01  # the second rounds: the real call's
     assert row["sentinel_ratio"] < sentinel.SPELL and 0.75 <= row["spell_wait_s"] <= 1.25
-    assert conftest._SPELLS["left_s"] == 60.0 - row["spell_wait_s"]
+    assert conftest._WATCH.left_s == 60.0 - row["spell_wait_s"]
 
 
 def test_a_quiet_row_keeps_its_first_timing(monkeypatch):
@@ -140,10 +140,10 @@ def test_a_spell_that_outlasts_the_budget_leaves_the_first_timing_marked(monkeyp
     row = timed_row(monkeypatch, spell_s=100.0, budget_s=2.0)
     assert not row["retimed"] and row["time_median_s"] == 0.5
     assert row["sentinel_ratio"] >= sentinel.SPELL and row["spell_wait_s"] == 2.0
-    assert conftest._SPELLS["left_s"] == 0.0
-    # a row waits at most SPELL_ROW_WAIT_S, whatever the run's budget
+    assert conftest._WATCH.left_s == 0.0
+    # a row waits at most ROW_WAIT_S, whatever the run's budget
     row = timed_row(monkeypatch, spell_s=100.0, budget_s=60.0)
-    assert row["spell_wait_s"] == conftest.SPELL_ROW_WAIT_S and not row["retimed"]
+    assert row["spell_wait_s"] == sentinel.ROW_WAIT_S and not row["retimed"]
 
 
 def test_a_spell_read_after_the_new_rounds_has_them_timed_once_more(monkeypatch):

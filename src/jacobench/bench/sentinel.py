@@ -39,11 +39,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import JacobenchError
 
-__all__ = ["FIRST", "POLL_S", "SHAPE", "SPELL", "Sentinel", "for_backend"]
+__all__ = ["FIRST", "POLL_S", "RETIMES", "ROW_WAIT_S", "SHAPE", "SPELL", "Sentinel", "for_backend"]
 
 SPELL = 1.3
 """A sentinel reading this many times its usual (the median so far) or more means a spell.
@@ -64,6 +64,14 @@ cores awake, after whatever ran before (a compile, numpy's threads, a row's prog
 SHAPE = (512, 512, 256)
 """``(m, k, n)`` of the sentinel's matrix product: about 0.7 ms on this project's CPU, so a
 reading takes about 10 ms."""
+
+ROW_WAIT_S = 10.0
+"""Seconds one row may wait for spells to pass, before its timing and before timing it again."""
+
+RETIMES = 3
+"""Times a row is timed again at most, while the sentinel reads a spell after each timing."""
+
+T = TypeVar("T")
 
 FIRST = 3
 """Readings before a ratio means anything: until then every reading's ratio is 1."""
@@ -180,3 +188,90 @@ def for_backend(backend: str) -> Sentinel:
         compiled = jax.jit(jnp.matmul).lower(x, y).compile()
         return Sentinel(lambda: compiled(x, y).block_until_ready())
     raise JacobenchError(f"unknown backend {backend!r} for a sentinel; expected 'jax' or 'numpy'")
+
+
+class Watch:
+    """A run's sentinels, one per backend, and its seconds for waiting out spells.
+
+    Args:
+        budget_s: Seconds the whole run may wait (``--spell-wait``).
+        row_s: Seconds one row may wait.
+        make: Makes the sentinel of a backend (:func:`for_backend`); it is read :data:`FIRST`
+            times when made, so that the first rows' readings mean something.
+
+    Example:
+        A spell from 0.1 s to 0.3 s on a fake clock, as in the module's example.
+
+        >>> now = [0.0]
+        >>> def program():
+        ...     now[0] += 2e-3 if 0.1 <= now[0] < 0.3 else 1e-3
+        >>> watch = Watch(budget_s=60.0, make=lambda b: Sentinel(program, clock=lambda: now[0]))
+        >>> _ = watch.sentinel("jax")  # made, and read a few times, while the machine is quiet
+        >>> now[0] = 0.1
+        >>> ratio, waited = watch.settle("jax", waited=0.0)
+        >>> round(ratio, 2), waited, watch.left_s
+        (1.0, 0.25, 59.75)
+    """
+
+    def __init__(
+        self,
+        budget_s: float = 60.0,
+        row_s: float = ROW_WAIT_S,
+        make: Callable[[str], Sentinel] | None = None,
+    ) -> None:
+        self.left_s, self.row_s = budget_s, row_s
+        self.make = make or for_backend
+        self.sentinels: dict[str, Sentinel] = {}
+
+    def sentinel(self, backend: str) -> Sentinel:
+        """The sentinel for rows of ``backend``, made at its first row."""
+        if backend not in self.sentinels:
+            made = self.sentinels[backend] = self.make(backend)
+            for _ in range(FIRST):
+                made.read()
+        return self.sentinels[backend]
+
+    def settle(self, backend: str, waited: float) -> tuple[float, float]:
+        """:meth:`Sentinel.settle`, within the row's and the run's budgets.
+
+        Args:
+            backend: The row's backend.
+            waited: The seconds the row has waited already.
+
+        Returns:
+            The sentinel's last ratio and the seconds the row has waited in all.
+        """
+        limit = max(0.0, min(self.row_s - waited, self.left_s))
+        ratio, more = self.sentinel(backend).settle(limit)
+        self.left_s -= more
+        return ratio, waited + more
+
+    def check(self, backend: str) -> float:
+        """:meth:`Sentinel.check` of the backend's sentinel."""
+        return self.sentinel(backend).check()
+
+    def time_again(
+        self, backend: str, timing: Callable[[], T], waited: float
+    ) -> tuple[T | None, float, float]:
+        """Wait for a spell to pass, then ``timing()`` again, up to :data:`RETIMES` times.
+
+        Args:
+            backend: The row's backend.
+            timing: Times the row's rounds again and returns what was measured.
+            waited: The seconds the row has waited already.
+
+        Returns:
+            The new timing (``None`` when the spell did not pass within the budgets, or was read
+            again after each new timing: the first timing stands then), the sentinel's ratio
+            around it, and the seconds the row has waited in all.
+        """
+        after = SPELL
+        for _ in range(RETIMES):
+            ratio, waited = self.settle(backend, waited)
+            if ratio >= SPELL:
+                return None, ratio, waited
+            measured = timing()
+            after = max(ratio, self.check(backend))
+            if after < SPELL:
+                return measured, after, waited
+        return None, after, waited

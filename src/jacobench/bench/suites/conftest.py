@@ -113,7 +113,7 @@ def pytest_configure(config):
     _TIMING["target_s"] = config.getoption("--timing-target")
     _TIMING["contest_s"] = config.getoption("--contest-seconds")
     _TIMING["warmup_s"] = config.getoption("--warmup-seconds")
-    _SPELLS["left_s"] = config.getoption("--spell-wait")
+    _WATCH.left_s = config.getoption("--spell-wait")
     precision = config.getoption("--matmul-precision")
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
     cache = config.getoption("--jax-cache-dir")
@@ -547,18 +547,18 @@ def check_then_time(
     contested = program is not None and info.get("strategy") == "optimal_time"
     if program is not None and program.call is None:
         program.call = call
-    sentinel = _sentinel(info.get("backend", "jax"))
+    backend = info.get("backend", "jax")
     if twin:  # only optimal_time's contest to time, when it is one
         info["spell_wait_s"] = 0.0
         if contested:
             _warm(call)
-            info["spell_wait_s"] = _settle(sentinel, 0.0)[1]
+            info["spell_wait_s"] = _WATCH.settle(backend, 0.0)[1]
             info.update(contest(program))
         test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
         record_row(pytestconfig, {**info, **program.stats, "test": test}, "ok", "")
         pytest.skip(f"the same program as {program.owner}'s row: its timing is reused")
     _warm(call)
-    before, waited = _settle(sentinel, 0.0)
+    before, waited = _WATCH.settle(backend, 0.0)
     info["spell_wait_s"] = waited
     if contested:
         info.update(contest(program))
@@ -570,9 +570,16 @@ def check_then_time(
     benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
     stats = benchmark.stats.stats
     timing = _timing(stats)
-    spell = {"sentinel_ratio": max(before, sentinel.check()), "retimed": False}
+    spell = {"sentinel_ratio": max(before, _WATCH.check(backend)), "retimed": False}
     if spell["sentinel_ratio"] >= SPELL:  # a spell began during the rounds: time them again
-        new, ratio, waited = _time_again(sentinel, call, rounds, iterations, waited)
+
+        def again() -> dict:
+            new = BenchmarkStats()
+            for seconds in measure.round_seconds(call, rounds, iterations):
+                new.update(seconds)
+            return _timing(new)
+
+        new, ratio, waited = _WATCH.time_again(backend, again, waited)
         if new is not None:
             spell = {"sentinel_ratio": ratio, "retimed": True}
             spell["time_first_median_s"] = timing["time_median_s"]
@@ -605,64 +612,5 @@ def _timing(stats: Any) -> dict:
     }
 
 
-_SENTINELS: dict[str, sentinel_.Sentinel] = {}
-"""The sentinel of each backend, made at its first row."""
-
-_SPELLS = {"left_s": 60.0}
-"""Seconds the run may still wait for spells to pass (``--spell-wait``)."""
-
-SPELL_ROW_WAIT_S = 10.0
-"""Seconds one row may wait for spells to pass, before its timing and before timing it again."""
-
-RETIMES = 3
-"""Times a row is timed again at most, while the sentinel reads a spell after each timing."""
-
-
-def _sentinel(backend: str) -> sentinel_.Sentinel:
-    """The sentinel for rows of ``backend``, made (and read a few times) at its first row."""
-    if backend not in _SENTINELS:
-        made = _SENTINELS[backend] = sentinel_.for_backend(backend)
-        for _ in range(sentinel_.FIRST):
-            made.read()
-    return _SENTINELS[backend]
-
-
-def _settle(sentinel: sentinel_.Sentinel, waited: float) -> tuple[float, float]:
-    """Read ``sentinel``, waiting for a spell to pass within the row's and the run's budgets.
-
-    ``waited``: the seconds the row has waited already. Returns the sentinel's last ratio and
-    the seconds the row has waited in all.
-    """
-    limit = max(0.0, min(SPELL_ROW_WAIT_S - waited, _SPELLS["left_s"]))
-    ratio, more = sentinel.settle(limit)
-    _SPELLS["left_s"] -= more
-    return ratio, waited + more
-
-
-def _time_again(
-    sentinel: sentinel_.Sentinel,
-    call: Callable[[], Any],
-    rounds: int,
-    iterations: int,
-    waited: float,
-) -> tuple[dict | None, float, float]:
-    """Wait for the spell to pass, then time the rounds again (as ``benchmark.pedantic`` does).
-
-    Up to :data:`RETIMES` times, while a spell is read again by the end of the new rounds.
-
-    Returns the new timing (``None`` when the spell did not pass within the row's and the run's
-    budgets, or was read again by the end of each new timing: the first timing stands then),
-    the sentinel's ratio around it, and the seconds the row has waited in all.
-    """
-    after = SPELL
-    for _ in range(RETIMES):
-        ratio, waited = _settle(sentinel, waited)
-        if ratio >= SPELL:
-            return None, ratio, waited
-        stats = BenchmarkStats()
-        for seconds in measure.round_seconds(call, rounds, iterations):
-            stats.update(seconds)
-        after = max(ratio, sentinel.check())
-        if after < SPELL:
-            return _timing(stats), after, waited
-    return None, after, waited
+_WATCH = sentinel_.Watch()
+"""The run's sentinels and its budget for waiting out spells (``--spell-wait``)."""
