@@ -10,7 +10,8 @@ plan trees have no such limits, so everything the library prints goes through he
   float range) and as text (exact, at any size);
 * :func:`show`: a short, bounded ``repr`` for messages (deep, cyclic or huge values included);
 * :func:`any_int_digits`: lift the digit limit for a block that must write whole ints (JSON);
-* :func:`compact_widths`: a chain's widths for a table, long runs of one width as ``w^k``.
+* :func:`compact_widths`: a chain's widths for a table, long runs of one width as ``w^k``;
+* :func:`markdown_table`: a Markdown table, its cells escaped.
 
 Example:
     >>> int_text(10**5000)[:5], len(int_text(10**5000, grouped=False))
@@ -27,7 +28,7 @@ import contextlib
 import math
 import reprlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, localcontext
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "any_int_digits",
     "compact_widths",
     "int_text",
+    "markdown_table",
     "ratio",
     "ratio_text",
     "show",
@@ -187,3 +189,24 @@ def compact_widths(widths: object) -> str:
         out += [f"{parts[i]}^{run}"] if run >= REPEAT_FROM else parts[i:j]
         i = j
     return "-".join(out)
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    r"""A Markdown table: a header row, the rule, then one line per row.
+
+    A ``|`` in a cell is escaped and a line break becomes a space, so every row stays one line.
+
+    Example:
+        >>> print(markdown_table(["a", "b"], [[1, "x|y"], [2.5, "two\nlines"]]))
+        | a | b |
+        | --- | --- |
+        | 1 | x\|y |
+        | 2.5 | two lines |
+    """
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -14,11 +14,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pandas as pd
 
-from .._text import compact_widths
+from .._text import compact_widths, markdown_table
 from .plots.common import (
     FIT_MIN_MACS,
     SPEARMAN_MIN_MACS,
@@ -35,12 +33,6 @@ SLOWER_LIMIT = 1.1
 """The optimal Hessian should never take more than this many times ``jax.hessian``'s time."""
 
 _KEYS = ["sweep", "scale", "widths"]
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
-    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def optimal_vs_jax(df: pd.DataFrame) -> pd.DataFrame:
@@ -139,7 +131,7 @@ def _speedups(table: pd.DataFrame) -> str:
     split = table[~table["same_program"]]
     same = table[table["same_program"]]
     text = (
-        _table(headers, rows)
+        markdown_table(headers, rows)
         + "\n\npredicted = MACs of `jax.hessian` / MACs of the optimal plan; measured = t(jax."
         "hessian) / t(optimal), median times (fastest calls beside it: on a busy machine the "
         "median is noisier)."
@@ -200,7 +192,7 @@ def _hvp(hvp: pd.DataFrame) -> str:
         "model / activations",
     ]
     return (
-        _table(headers, rows)
+        markdown_table(headers, rows)
         + "\n\nmemory / activations: XLA's measured peak (inputs and result included) over one "
         "copy of the activations x_0 .. x_L, what a gradient keeps for its backward pass; the "
         "model holds two copies (the primal and its tangent, or its adjoint for rev-over-rev) "
