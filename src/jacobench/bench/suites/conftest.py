@@ -75,6 +75,8 @@ jax.config.update("jax_enable_x64", True)
 DTYPE = "float32"
 SEED = 0
 _TIMING = {"target_s": 0.4, "contest_s": 0.5, "warmup_s": 0.1}
+_WATCH = sentinel_.Watch()
+"""The run's sentinels and its budget for waiting out spells (``--spell-wait``)."""
 
 
 def pytest_addoption(parser):
@@ -568,8 +570,7 @@ def check_then_time(
     rounds, iterations = measure.choose_rounds(time.perf_counter() - start, target)
     benchmark.extra_info.update(info)
     benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
-    stats = benchmark.stats.stats
-    timing = _timing(stats)
+    timing = _timing(benchmark.stats.stats)
     spell = {"sentinel_ratio": max(before, _WATCH.check(backend)), "retimed": False}
     if spell["sentinel_ratio"] >= SPELL:  # a spell began during the rounds: time them again
 
@@ -610,7 +611,3 @@ def _timing(stats: Any) -> dict:
         "rounds": stats.rounds,
         "unstable": bool(stats.median > 0 and stats.iqr / stats.median > UNSTABLE_IQR_RATIO),
     }
-
-
-_WATCH = sentinel_.Watch()
-"""The run's sentinels and its budget for waiting out spells (``--spell-wait``)."""
