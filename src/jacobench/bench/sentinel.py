@@ -43,7 +43,18 @@ from typing import Any, TypeVar
 
 from ..errors import JacobenchError
 
-__all__ = ["FIRST", "POLL_S", "RETIMES", "ROW_WAIT_S", "SHAPE", "SPELL", "Sentinel", "for_backend"]
+__all__ = [
+    "FIRST",
+    "POLL_S",
+    "RETIMES",
+    "ROW_WAIT_S",
+    "SHAPE",
+    "SPELL",
+    "WARM_S",
+    "Sentinel",
+    "Watch",
+    "for_backend",
+]
 
 SPELL = 1.3
 """A sentinel reading this many times its usual (the median so far) or more means a spell.
@@ -52,14 +63,20 @@ Measured on this project's 2-core VM (``/work/notes/perf8/quant2.py``, readings 
 a quiet stretch the JAX sentinel's mean of 14 calls read within 1.31x of its median nine times in
 ten (2x at most: hiccups of a few milliseconds, which :meth:`Sentinel.check` reads twice more);
 with a busy process beside it (one of two cores taken), 1.76x at the median. Between the rows of
-a benchmark, where the cores are warm, it read within 1.15x in quiet stretches.
+a benchmark, where the cores are warm, it read within 1.17x nine times in ten and 1.30x at most
+(fresh clones fc35-fc37, rows that stood).
 """
 
 POLL_S = 0.25
+"""Seconds between two readings while waiting for a spell to pass, spent calling the program.
+
+Not asleep: on this project's VM a core left idle for 0.25 s or more runs the sentinel 1.3-2x
+slower for the next 50 ms or so (``/work/notes/perf8/wake.py``), so a reading after a sleep
+would read a spell that is not there."""
+
 WARM_S = 3e-3
 """Seconds of calls before a reading's timed ones: the program's data back in the caches, the
 cores awake, after whatever ran before (a compile, numpy's threads, a row's program)."""
-"""Seconds between two readings while waiting for a spell to pass."""
 
 SHAPE = (512, 512, 256)
 """``(m, k, n)`` of the sentinel's matrix product: about 0.7 ms on this project's CPU, so a
