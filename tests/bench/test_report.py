@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jacobench import JacobenchError
-from jacobench.bench import markdown, report, tidy
+from jacobench.bench import markdown_time, report, tidy
 from jacobench.bench import plots as P
 from synthetic_results import NOISE, OPTIMAL_TIME_FACTOR, RUN_ID, SLOPE, write_synthetic
 
@@ -432,7 +432,7 @@ def test_worst_optimal_time_row_takes_the_contest_where_there_is_one():
     f = P.time_fidelity(frame, ["engine", "backend"])["e / b / cpu"]
     assert f["worst_ratio"] == pytest.approx(1.15) and f["worst_row"] == "s b"
     assert f["worst_ratio_apart"] == pytest.approx(1.3) and f["worst_row_apart"] == "s a"
-    text = markdown._time_fidelity_md({"e / b / cpu": f})
+    text = markdown_time._time_fidelity_md({"e / b / cpu": f})
     assert "1.15x (s b)" in text and "1.30x (s a)" in text
 
 
@@ -451,10 +451,10 @@ def test_report_says_how_far_the_weight_reads_moved_and_nothing_without_them():
             "after_run": [7.5e10, 1.9e10],
         }
     }
-    text = markdown._weight_reads_md(meta)
+    text = markdown_time._weight_reads_md(meta)
     assert "1 MiB 85 → 75, 16 MiB 50 → 19" in text
-    assert markdown._weight_reads_md(None) == ""
-    assert markdown._weight_reads_md({"weight_reads": None}) == ""
+    assert markdown_time._weight_reads_md(None) == ""
+    assert markdown_time._weight_reads_md({"weight_reads": None}) == ""
 
 
 def test_worst_optimal_time_row_says_how_far_apart_the_model_put_the_plans():
@@ -476,6 +476,6 @@ def test_worst_optimal_time_row_says_how_far_apart_the_model_put_the_plans():
     assert f["worst_gap"] == pytest.approx(1.05)
     assert f["worst_ratio_clear"] == pytest.approx(1.04) and f["worst_row_clear"] == "s b"
     assert f["clear_chains"] == 1
-    text = markdown._time_fidelity_md({"e / b / cpu": f})
+    text = markdown_time._time_fidelity_md({"e / b / cpu": f})
     assert "1.20x (s a; predicted 1.05x apart)" in text
     assert "1.04x (s b), of 1 chains" in text

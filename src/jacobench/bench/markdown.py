@@ -30,7 +30,7 @@ import pandas as pd
 from .._text import compact_widths, markdown_table
 from . import speedups
 from .markdown_hessian import hessian_section
-from .markdown_time import _spells_md, _time_fidelity_md, _weight_reads_md
+from .markdown_time import time_section
 from .plots.common import (
     FIT_MIN_MACS,
     SPEARMAN_MIN_MACS,
@@ -404,7 +404,7 @@ def render(
         "## Fidelity of the cost model",
         _fidelity_md(fidelity),
         "## Fidelity of the time model",
-        _time_fidelity_md(time_fidelity or {}) + _weight_reads_md(meta) + _spells_md(df),
+        time_section(time_fidelity or {}, meta, df),
         "## Largest speedups of the optimal plan",
         _speedups_md(speedup_table, cols),
         "## Matrix-free: optimal against the faster of jax.jacfwd / jax.jacrev",

@@ -3,8 +3,9 @@
 :func:`_time_fidelity_md` tabulates the figures of :func:`jacobench.bench.plots.time_fidelity`
 (predicted against measured seconds per engine / backend / device); :func:`_weight_reads_md` adds
 how far JAX's weight-read curve moved over the run, and :func:`_spells_md` what the sentinel
-(:mod:`jacobench.bench.sentinel`) saw. :func:`jacobench.bench.markdown.render` joins the three
-under the section's heading. Nothing is computed, drawn, timed or written here.
+(:mod:`jacobench.bench.sentinel`) saw; :func:`time_section` joins the three, for
+:func:`jacobench.bench.markdown.render` to put under the section's heading. Nothing is computed,
+drawn, timed or written here.
 
 Example:
     >>> _worst_text({"worst_ratio": 1.15, "worst_row": "chain"}, "worst_ratio", "worst_row")
@@ -26,7 +27,7 @@ from .plots.common import format_number, format_seconds
 from .plots.time_model import CLEAR_GAP, TIME_MIN_S, WINNER_TOLERANCE, WITHIN
 from .sentinel import SPELL
 
-__all__: list[str] = []  # private helpers of jacobench.bench.markdown.render
+__all__ = ["time_section"]
 
 
 def _worst_text(figures: dict[str, Any], ratio: str, where: str, note: str = "") -> str:
@@ -166,3 +167,16 @@ def _spells_md(df: pd.DataFrame) -> str:
         + f", and {rows(stood, ('stands', 'stand'))} in a spell that the waiting budget did "
         f"not outlast (`sentinel_ratio` ≥ {SPELL:g})."
     )
+
+
+def time_section(
+    figures: dict[str, dict[str, Any]], meta: dict[str, Any] | None, df: pd.DataFrame
+) -> str:
+    """The section's text: the fidelity table, the weight reads, the spells.
+
+    Args:
+        figures: :func:`jacobench.bench.plots.time_fidelity` per panel (empty: no profile).
+        meta: The run's sidecar, if any.
+        df: The cleaned results table.
+    """
+    return _time_fidelity_md(figures) + _weight_reads_md(meta) + _spells_md(df)
